@@ -1,0 +1,357 @@
+-- Platform: the caller's identity (auth), workspaces and their members.
+--
+-- Tenant rules that every later migration follows (tests/Lockstep.Tests/Platform/TenantKeyRulesTests
+-- reads the catalog and fails on a table that breaks them):
+--   * a tenant table has a workspace_id column and its primary key starts with it;
+--   * a foreign key to a tenant table includes workspace_id, so a row never points into another workspace;
+--   * every unique constraint or unique index of a tenant table includes workspace_id.
+
+create schema if not exists auth;
+create schema if not exists platform;
+
+-- auth.jwt() / auth.uid() / auth.role(): the verified token claims the server puts into
+-- request.jwt.claims with set_config(..., true) in the same transaction as the call (as in Supabase).
+
+/*
+ * auth.jwt() → jsonb: the verified claims of the caller's token, or an empty object when anonymous.
+ */
+create or replace function auth.jwt()
+returns jsonb
+language sql
+stable
+set search_path = ''
+as $$
+  select coalesce(nullif(current_setting('request.jwt.claims', true), '')::jsonb, '{}'::jsonb)
+$$;
+
+/*
+ * auth.uid() → uuid: the caller's user id (the token's `sub`), or null when anonymous.
+ */
+create or replace function auth.uid()
+returns uuid
+language sql
+stable
+set search_path = ''
+as $$
+  select nullif(auth.jwt() ->> 'sub', '')::uuid
+$$;
+
+/*
+ * auth.role() → text: the token's `role` claim (`authenticated` for users), or null.
+ */
+create or replace function auth.role()
+returns text
+language sql
+stable
+set search_path = ''
+as $$
+  select nullif(auth.jwt() ->> 'role', '')
+$$;
+
+create table platform.workspaces (
+  id uuid primary key default gen_random_uuid(),
+  name text not null check (length(btrim(name)) between 1 and 200),
+  created_by uuid not null,
+  created_at timestamptz not null default now()
+);
+
+create table platform.members (
+  workspace_id uuid not null references platform.workspaces (id) on delete cascade,
+  user_id uuid not null,
+  role text not null check (role in ('owner', 'admin', 'member')),
+  display_name text check (display_name is null or length(display_name) <= 200),
+  created_at timestamptz not null default now(),
+  primary key (workspace_id, user_id)
+);
+
+create index members_user_idx on platform.members (user_id);
+
+/*
+ * platform.refusal(code, error) → jsonb: the one shape of an expected business refusal.
+ */
+create or replace function platform.refusal(p_code text, p_error text)
+returns jsonb
+language sql
+immutable
+set search_path = ''
+as $$
+  select jsonb_build_object('success', false, 'code', p_code, 'error', p_error)
+$$;
+
+/*
+ * platform.member_role(workspace, user) → text: the user's role in the workspace, or null.
+ */
+create or replace function platform.member_role(p_workspace_id uuid, p_user_id uuid)
+returns text
+language sql
+stable
+set search_path = ''
+as $$
+  select m.role from platform.members m
+  where m.workspace_id = p_workspace_id and m.user_id = p_user_id
+$$;
+
+/*
+ * Backstop for "a workspace always keeps at least one owner", for any writer, the functions below
+ * included. It locks the workspace row first: two transactions demoting the last two owners at once
+ * are serialised, so the second sees the first's change and is refused.
+ */
+create or replace function platform.ensure_workspace_keeps_owner()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  perform 1 from platform.workspaces w where w.id = old.workspace_id for update;
+  if not found then
+    return null; -- the workspace itself is being deleted
+  end if;
+  if not exists (
+    select 1 from platform.members m where m.workspace_id = old.workspace_id and m.role = 'owner'
+  ) then
+    raise exception 'Workspace % would be left without an owner', old.workspace_id
+      using errcode = '23514', constraint = 'workspace_keeps_owner';
+  end if;
+  return null;
+end;
+$$;
+
+create constraint trigger workspace_keeps_owner
+  after update of role or delete on platform.members
+  for each row
+  when (old.role = 'owner')
+  execute function platform.ensure_workspace_keeps_owner();
+
+/*
+ * create_workspace(p_name) → {success, workspace_id}: creates a workspace; the caller becomes its owner.
+ * Refusals: not_authenticated, workspace_name_required.
+ */
+create or replace function public.create_workspace(p_name text)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_user uuid := auth.uid();
+  v_workspace_id uuid;
+begin
+  if v_user is null then
+    return platform.refusal('not_authenticated', 'Sign in to create a workspace');
+  end if;
+  if p_name is null or length(btrim(p_name)) = 0 then
+    return platform.refusal('workspace_name_required', 'A workspace needs a name');
+  end if;
+  if length(btrim(p_name)) > 200 then
+    return platform.refusal('workspace_name_too_long', 'A workspace name has at most 200 characters');
+  end if;
+
+  insert into platform.workspaces (name, created_by)
+  values (btrim(p_name), v_user)
+  returning id into v_workspace_id;
+
+  insert into platform.members (workspace_id, user_id, role)
+  values (v_workspace_id, v_user, 'owner');
+
+  return jsonb_build_object('success', true, 'workspace_id', v_workspace_id);
+end;
+$$;
+
+grant execute on function public.create_workspace(text) to public;
+
+/*
+ * list_workspaces() → jsonb array of {workspace_id, name, role}: the caller's workspaces.
+ */
+create or replace function public.list_workspaces()
+returns jsonb
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select coalesce(jsonb_agg(jsonb_build_object(
+           'workspace_id', w.id, 'name', w.name, 'role', m.role, 'created_at', w.created_at)
+           order by w.created_at, w.id), '[]'::jsonb)
+  from platform.members m
+  join platform.workspaces w on w.id = m.workspace_id
+  where m.user_id = auth.uid()
+$$;
+
+grant execute on function public.list_workspaces() to public;
+
+/*
+ * list_members(p_workspace_id) → {success, members: [{user_id, role, display_name}]}: members only.
+ * Refusals: workspace_not_found (also for non-members: a workspace is invisible to outsiders).
+ */
+create or replace function public.list_members(p_workspace_id uuid)
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+begin
+  if platform.member_role(p_workspace_id, auth.uid()) is null then
+    return platform.refusal('workspace_not_found', 'Workspace not found');
+  end if;
+  return jsonb_build_object('success', true, 'members', (
+    select coalesce(jsonb_agg(jsonb_build_object(
+             'user_id', m.user_id, 'role', m.role, 'display_name', m.display_name)
+             order by m.created_at, m.user_id), '[]'::jsonb)
+    from platform.members m
+    where m.workspace_id = p_workspace_id));
+end;
+$$;
+
+grant execute on function public.list_members(uuid) to public;
+
+/*
+ * add_member(p_workspace_id, p_user_id, p_role, p_display_name) → {success, user_id, role}.
+ * Owners add anyone; admins add admins and members. Refusals: workspace_not_found, forbidden,
+ * invalid_role, already_member.
+ */
+create or replace function public.add_member(
+  p_workspace_id uuid,
+  p_user_id uuid,
+  p_role text default 'member',
+  p_display_name text default null)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_caller_role text;
+begin
+  v_caller_role := platform.member_role(p_workspace_id, auth.uid());
+  if v_caller_role is null then
+    return platform.refusal('workspace_not_found', 'Workspace not found');
+  end if;
+  if p_role is null or p_role not in ('owner', 'admin', 'member') then
+    return platform.refusal('invalid_role', format('Role %L is not one of owner, admin, member', p_role));
+  end if;
+  if p_user_id is null then
+    return platform.refusal('user_id_required', 'A member needs a user id');
+  end if;
+  if v_caller_role = 'member' or (v_caller_role = 'admin' and p_role = 'owner') then
+    return platform.refusal('forbidden', 'Only owners add owners, and only owners and admins add members');
+  end if;
+  if length(p_display_name) > 200 then
+    return platform.refusal('display_name_too_long', 'A display name has at most 200 characters');
+  end if;
+
+  insert into platform.members (workspace_id, user_id, role, display_name)
+  values (p_workspace_id, p_user_id, p_role, nullif(btrim(p_display_name), ''))
+  on conflict (workspace_id, user_id) do nothing;
+  if not found then
+    return platform.refusal('already_member', 'That user is already a member of this workspace');
+  end if;
+
+  return jsonb_build_object('success', true, 'user_id', p_user_id, 'role', p_role);
+end;
+$$;
+
+grant execute on function public.add_member(uuid, uuid, text, text) to public;
+
+/*
+ * set_member_role(p_workspace_id, p_user_id, p_role) → {success, user_id, role}.
+ * Owners change anyone's role; admins change admins and members but never to or from owner.
+ * The workspace row is locked first, so concurrent demotions of the last owners are serialised.
+ * Refusals: workspace_not_found, member_not_found, forbidden, invalid_role, last_owner.
+ */
+create or replace function public.set_member_role(p_workspace_id uuid, p_user_id uuid, p_role text)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_caller_role text;
+  v_target_role text;
+begin
+  v_caller_role := platform.member_role(p_workspace_id, auth.uid());
+  if v_caller_role is null then
+    return platform.refusal('workspace_not_found', 'Workspace not found');
+  end if;
+  if p_role is null or p_role not in ('owner', 'admin', 'member') then
+    return platform.refusal('invalid_role', format('Role %L is not one of owner, admin, member', p_role));
+  end if;
+
+  perform 1 from platform.workspaces w where w.id = p_workspace_id for update;
+
+  select m.role into v_target_role
+  from platform.members m
+  where m.workspace_id = p_workspace_id and m.user_id = p_user_id
+  for update;
+  if v_target_role is null then
+    return platform.refusal('member_not_found', 'That user is not a member of this workspace');
+  end if;
+  if v_caller_role = 'member'
+     or (v_caller_role = 'admin' and (v_target_role = 'owner' or p_role = 'owner')) then
+    return platform.refusal('forbidden', 'Only owners change owners, and only owners and admins change roles');
+  end if;
+  if v_target_role = 'owner' and p_role <> 'owner' and not exists (
+    select 1 from platform.members m
+    where m.workspace_id = p_workspace_id and m.role = 'owner' and m.user_id <> p_user_id
+  ) then
+    return platform.refusal('last_owner', 'A workspace keeps at least one owner');
+  end if;
+
+  update platform.members m set role = p_role
+  where m.workspace_id = p_workspace_id and m.user_id = p_user_id;
+
+  return jsonb_build_object('success', true, 'user_id', p_user_id, 'role', p_role);
+end;
+$$;
+
+grant execute on function public.set_member_role(uuid, uuid, text) to public;
+
+/*
+ * remove_member(p_workspace_id, p_user_id) → {success, user_id}.
+ * Any member may leave; owners remove anyone; admins remove admins and members.
+ * Refusals: workspace_not_found, member_not_found, forbidden, last_owner.
+ */
+create or replace function public.remove_member(p_workspace_id uuid, p_user_id uuid)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_caller uuid := auth.uid();
+  v_caller_role text;
+  v_target_role text;
+begin
+  v_caller_role := platform.member_role(p_workspace_id, v_caller);
+  if v_caller_role is null then
+    return platform.refusal('workspace_not_found', 'Workspace not found');
+  end if;
+
+  perform 1 from platform.workspaces w where w.id = p_workspace_id for update;
+
+  select m.role into v_target_role
+  from platform.members m
+  where m.workspace_id = p_workspace_id and m.user_id = p_user_id
+  for update;
+  if v_target_role is null then
+    return platform.refusal('member_not_found', 'That user is not a member of this workspace');
+  end if;
+  if p_user_id <> v_caller and (
+       v_caller_role = 'member' or (v_caller_role = 'admin' and v_target_role = 'owner')) then
+    return platform.refusal('forbidden', 'Only owners remove owners, and only owners and admins remove members');
+  end if;
+  if v_target_role = 'owner' and not exists (
+    select 1 from platform.members m
+    where m.workspace_id = p_workspace_id and m.role = 'owner' and m.user_id <> p_user_id
+  ) then
+    return platform.refusal('last_owner', 'A workspace keeps at least one owner');
+  end if;
+
+  delete from platform.members m
+  where m.workspace_id = p_workspace_id and m.user_id = p_user_id;
+
+  return jsonb_build_object('success', true, 'user_id', p_user_id);
+end;
+$$;
+
+grant execute on function public.remove_member(uuid, uuid) to public;

@@ -1,0 +1,126 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Lockstep.Platform.Auth;
+using Lockstep.Platform.Database;
+
+namespace Lockstep.Platform.Cli;
+
+/// <summary>The <c>lockstep</c> command line: <c>serve</c>, <c>migrate</c>, <c>token</c>.</summary>
+public static partial class LockstepCli
+{
+    public static async Task<int> RunAsync(string[] args, Func<string[], WebApplication> createServer)
+    {
+        // Hosting tools (and WebApplicationFactory) start the program with --key=value settings only.
+        if (args.Length > 0 && args[0].StartsWith("--", StringComparison.Ordinal) && args[0] is not ("--help" or "--version"))
+        {
+            args = ["serve", .. args];
+        }
+
+        var root = new RootCommand("Lockstep: atomic business operations over PostgreSQL");
+        root.Subcommands.Add(ServeCommand(createServer));
+        root.Subcommands.Add(MigrateCommand());
+        root.Subcommands.Add(TokenCommand());
+        try
+        {
+            return await root.Parse(args).InvokeAsync();
+        }
+        catch (Exception e) when (e is EmbeddedPostgresException or MigrationException or InvalidOperationException)
+        {
+            await Console.Error.WriteLineAsync($"lockstep: {e.Message}");
+            return 1;
+        }
+    }
+
+    private static Command ServeCommand(Func<string[], WebApplication> createServer)
+    {
+        var urls = new Option<string?>("--urls") { Description = "Addresses to listen on, e.g. http://127.0.0.1:5080" };
+        var serve = new Command("serve", "Run the server (on the embedded PostgreSQL when no database is configured)")
+        {
+            urls,
+        };
+        serve.TreatUnmatchedTokensAsErrors = false;
+        serve.SetAction(async (parse, cancellationToken) =>
+        {
+            var hostArgs = parse.UnmatchedTokens.ToList();
+            if (parse.GetValue(urls) is { } u)
+            {
+                hostArgs.Add($"--urls={u}");
+            }
+            await using var app = createServer([.. hostArgs]);
+            var secret = JwtSecret.Resolve(app.Configuration, JwtSecret.DevelopmentAllowed(app.Configuration, app.Environment));
+            if (secret.DevelopmentSecretFile is { } file)
+            {
+                Console.WriteLine($"Development JWT secret (kept in {file}): {System.Text.Encoding.UTF8.GetString(secret.Key)}");
+                Console.WriteLine("Mint a token with: ./lockstep token --user <uuid>");
+            }
+            await app.RunAsync();
+            return 0;
+        });
+        return serve;
+    }
+
+    private static Command MigrateCommand()
+    {
+        var migrate = new Command("migrate", "Apply pending migrations from db/migrations and exit");
+        migrate.SetAction(async (_, cancellationToken) =>
+        {
+            var configuration = Configuration();
+            using var loggerFactory = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true));
+            await using var database = new DatabaseHost(configuration, loggerFactory.CreateLogger<DatabaseHost>());
+            await database.StartAsync(cancellationToken);
+            Console.WriteLine($"Database is at migration {Migration.BuiltIn[^1].Name} ({Migration.BuiltIn.Count} migrations).");
+            return 0;
+        });
+        return migrate;
+    }
+
+    private static Command TokenCommand()
+    {
+        var user = new Option<Guid>("--user") { Description = "The user's uuid (the token's sub)", Required = true };
+        var ttl = new Option<string>("--ttl") { Description = "Lifetime: 30m, 1h, 7d, or seconds", DefaultValueFactory = _ => "1h" };
+        var role = new Option<string>("--role") { Description = "The role claim", DefaultValueFactory = _ => "authenticated" };
+        var token = new Command("token", "Print a signed development token for a user") { user, ttl, role };
+        token.SetAction(parse =>
+        {
+            var configuration = Configuration();
+            if (!TryParseLifetime(parse.GetValue(ttl)!, out var lifetime))
+            {
+                Console.Error.WriteLine("lockstep: --ttl must look like 90s, 30m, 1h or 7d");
+                return 2;
+            }
+            var secret = JwtSecret.Resolve(configuration, JwtSecret.DevelopmentAllowed(configuration, null));
+            var jwt = new Hs256Jwt(secret.Key, configuration["Lockstep:JwtAudience"] ?? "authenticated");
+            Console.WriteLine(jwt.Mint(parse.GetValue(user), lifetime, parse.GetValue(role)!));
+            return 0;
+        });
+        return token;
+    }
+
+    public static bool TryParseLifetime(string text, out TimeSpan lifetime)
+    {
+        lifetime = default;
+        var match = LifetimePattern().Match(text.Trim());
+        if (!match.Success || !long.TryParse(match.Groups[1].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var amount) || amount <= 0)
+        {
+            return false;
+        }
+        lifetime = match.Groups[2].Value switch
+        {
+            "m" => TimeSpan.FromMinutes(amount),
+            "h" => TimeSpan.FromHours(amount),
+            "d" => TimeSpan.FromDays(amount),
+            _ => TimeSpan.FromSeconds(amount),
+        };
+        return lifetime <= TimeSpan.FromDays(366);
+    }
+
+    [GeneratedRegex("^([0-9]{1,9})(s|m|h|d)?$")]
+    private static partial Regex LifetimePattern();
+
+    private static IConfiguration Configuration() => new ConfigurationBuilder()
+        .SetBasePath(AppContext.BaseDirectory)
+        .AddJsonFile("appsettings.json", optional: true)
+        .AddEnvironmentVariables()
+        .Build();
+}

@@ -1,0 +1,124 @@
+using Npgsql;
+
+namespace Lockstep.Platform.Database;
+
+/// <summary>
+/// Owns the database for the life of the process: the configured server, or the embedded cluster when
+/// none is configured; applies migrations before the server accepts requests; stops the embedded
+/// cluster on shutdown.
+/// </summary>
+public sealed class DatabaseHost(IConfiguration configuration, ILogger<DatabaseHost> logger) : IHostedService, IAsyncDisposable
+{
+    private EmbeddedPostgres? _embedded;
+    private NpgsqlDataSource? _dataSource;
+
+    public NpgsqlDataSource DataSource =>
+        _dataSource ?? throw new InvalidOperationException("The database is not started yet.");
+
+    /// <summary>The connection string configured by <c>ConnectionStrings:Lockstep</c> or <c>DATABASE_URL</c>, if any.</summary>
+    public static string? ConfiguredConnectionString(IConfiguration configuration)
+    {
+        var configured = configuration.GetConnectionString("Lockstep");
+        if (!string.IsNullOrWhiteSpace(configured))
+        {
+            return configured;
+        }
+        var url = configuration["DATABASE_URL"];
+        return string.IsNullOrWhiteSpace(url) ? null : FromUrl(url);
+    }
+
+    /// <summary>The data folder: <c>Lockstep:DataDir</c>, default <c>.lockstep</c> in the working directory.</summary>
+    public static string DataDir(IConfiguration configuration) =>
+        Path.GetFullPath(configuration["Lockstep:DataDir"] is { Length: > 0 } dir ? dir : ".lockstep");
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var connectionString = ConfiguredConnectionString(configuration);
+        if (connectionString is null)
+        {
+            _embedded = new EmbeddedPostgres(new EmbeddedPostgresOptions
+            {
+                DataDir = DataDir(configuration),
+                Port = configuration.GetValue("Lockstep:Embedded:Port", 54329),
+                BinDir = configuration["Lockstep:Embedded:BinDir"],
+            });
+            var started = System.Diagnostics.Stopwatch.StartNew();
+            await _embedded.StartAsync(cancellationToken);
+            logger.LogInformation("Embedded PostgreSQL in {DataDirectory} listening on 127.0.0.1:{Port} ({Elapsed} ms)",
+                _embedded.DataDirectory, _embedded.Port, started.ElapsedMilliseconds);
+            connectionString = _embedded.ConnectionString;
+        }
+
+        _dataSource = CreateDataSource(connectionString, configuration);
+        var applied = await new MigrationRunner(_dataSource, Migration.BuiltIn).ApplyAsync(cancellationToken);
+        logger.LogInformation("Migrations: {Applied} applied now, {Total} known", applied.Count, Migration.BuiltIn.Count);
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_dataSource is not null)
+        {
+            await _dataSource.DisposeAsync();
+            _dataSource = null;
+        }
+        if (_embedded is not null)
+        {
+            await _embedded.StopAsync();
+            logger.LogInformation("Embedded PostgreSQL stopped");
+            _embedded = null;
+        }
+    }
+
+    public async ValueTask DisposeAsync() => await StopAsync(CancellationToken.None);
+
+    public static NpgsqlDataSource CreateDataSource(string connectionString, IConfiguration configuration)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(connectionString)
+        {
+            ApplicationName = "lockstep",
+        };
+        if (builder.MaxAutoPrepare == 0)
+        {
+            builder.MaxAutoPrepare = 64;
+        }
+        var pool = configuration.GetValue<int?>("Lockstep:Database:MaxPoolSize");
+        if (pool is not null)
+        {
+            builder.MaxPoolSize = pool.Value;
+        }
+        return new NpgsqlDataSourceBuilder(builder.ConnectionString).Build();
+    }
+
+    /// <summary>Turns <c>postgres://user:password@host:port/database?sslmode=require</c> into a connection string.</summary>
+    public static string FromUrl(string url)
+    {
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("postgres" or "postgresql"))
+        {
+            throw new InvalidOperationException("DATABASE_URL must look like postgres://user:password@host:port/database");
+        }
+        var builder = new NpgsqlConnectionStringBuilder
+        {
+            Host = uri.Host,
+            Port = uri.IsDefaultPort || uri.Port <= 0 ? 5432 : uri.Port,
+            Database = Uri.UnescapeDataString(uri.AbsolutePath.TrimStart('/')),
+        };
+        var userInfo = uri.UserInfo.Split(':', 2);
+        if (userInfo[0].Length > 0)
+        {
+            builder.Username = Uri.UnescapeDataString(userInfo[0]);
+        }
+        if (userInfo.Length == 2)
+        {
+            builder.Password = Uri.UnescapeDataString(userInfo[1]);
+        }
+        foreach (var pair in uri.Query.TrimStart('?').Split('&', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var kv = pair.Split('=', 2);
+            if (kv[0] == "sslmode" && kv.Length == 2 && Enum.TryParse<SslMode>(kv[1].Replace("-", ""), ignoreCase: true, out var mode))
+            {
+                builder.SslMode = mode;
+            }
+        }
+        return builder.ConnectionString;
+    }
+}

@@ -1,0 +1,305 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using Npgsql;
+
+namespace Lockstep.Platform.Database;
+
+/// <summary>Settings of the private PostgreSQL cluster Lockstep runs when no database is configured.</summary>
+public sealed record EmbeddedPostgresOptions
+{
+    /// <summary>The data folder; the cluster lives in its <c>postgres/</c> subfolder.</summary>
+    public required string DataDir { get; init; }
+
+    /// <summary>TCP port on 127.0.0.1; 0 picks a free one.</summary>
+    public int Port { get; init; } = 54329;
+
+    public string? BinDir { get; init; }
+
+    public string Database { get; init; } = "lockstep";
+
+    /// <summary>Extra <c>-c name=value</c> server settings.</summary>
+    public IReadOnlyDictionary<string, string> Settings { get; init; } = new Dictionary<string, string>();
+}
+
+/// <summary>
+/// A private PostgreSQL cluster under the data folder, made from the machine's binaries: created on the
+/// first start, reused afterwards, listening on loopback only, stopped by <see cref="StopAsync"/>.
+/// </summary>
+public sealed class EmbeddedPostgres
+{
+    private const string SuperUser = "lockstep";
+    private readonly EmbeddedPostgresOptions _options;
+    private readonly string _binDir;
+    private readonly string _clusterRoot;
+    private readonly string _pgData;
+    private readonly string _passwordFile;
+    private readonly bool _asPostgresUser = Environment.IsPrivilegedProcess;
+
+    public EmbeddedPostgres(EmbeddedPostgresOptions options)
+    {
+        _options = options;
+        _binDir = PostgresBinaries.Find(options.BinDir);
+        var root = Path.GetFullPath(options.DataDir);
+        _clusterRoot = Path.Combine(root, "postgres");
+        _pgData = Path.Combine(_clusterRoot, "data");
+        _passwordFile = Path.Combine(root, "postgres-password");
+    }
+
+    public int Port { get; private set; }
+
+    public string ConnectionString { get; private set; } = "";
+
+    public string DataDirectory => _pgData;
+
+    /// <summary>Creates the cluster if needed, recovers from a crashed earlier run and starts it.</summary>
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        if (!File.Exists(Path.Combine(_pgData, "PG_VERSION")))
+        {
+            await InitAsync(cancellationToken);
+        }
+        else if (!File.Exists(_passwordFile))
+        {
+            throw new EmbeddedPostgresException(
+                $"The cluster in {_pgData} has no password file {_passwordFile}; delete {_clusterRoot} to start afresh.");
+        }
+
+        await RecoverFromEarlierRunAsync(cancellationToken);
+        Port = _options.Port == 0 ? FreePort() : EnsurePortFree(_options.Port);
+
+        var settings = new Dictionary<string, string>(_options.Settings)
+        {
+            ["listen_addresses"] = "127.0.0.1",
+            ["port"] = Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["unix_socket_directories"] = "''",
+        };
+        var serverOptions = string.Join(' ', settings.Select(s => $"-c {s.Key}={s.Value}"));
+        var log = Path.Combine(_clusterRoot, "server.log");
+        var start = await RunAsync("pg_ctl", ["start", "-w", "-t", "60", "-D", _pgData, "-l", log, "-o", serverOptions], cancellationToken);
+        if (start.ExitCode != 0)
+        {
+            throw new EmbeddedPostgresException(
+                $"PostgreSQL did not start ({LastLine(start.Output)}); see {log}: {LastLine(TryRead(log))}");
+        }
+
+        ConnectionString = new NpgsqlConnectionStringBuilder
+        {
+            Host = "127.0.0.1",
+            Port = Port,
+            Username = SuperUser,
+            Password = (await File.ReadAllTextAsync(_passwordFile, cancellationToken)).Trim(),
+            Database = _options.Database,
+        }.ConnectionString;
+        await EnsureDatabaseAsync(cancellationToken);
+    }
+
+    /// <summary>Stops the cluster (fast shutdown: open transactions are rolled back, nothing is lost).</summary>
+    public async Task StopAsync()
+    {
+        if (File.Exists(Path.Combine(_pgData, "postmaster.pid")))
+        {
+            await RunAsync("pg_ctl", ["stop", "-w", "-t", "60", "-m", "fast", "-D", _pgData], CancellationToken.None);
+        }
+    }
+
+    private async Task InitAsync(CancellationToken cancellationToken)
+    {
+        Directory.CreateDirectory(_clusterRoot);
+        if (_asPostgresUser)
+        {
+            await RunCheckedAsync("chown", ["-R", "postgres:postgres", _clusterRoot], false, cancellationToken);
+            var reach = await RunAsync("test", ["-w", _clusterRoot], cancellationToken);
+            if (reach.ExitCode != 0)
+            {
+                throw new EmbeddedPostgresException(
+                    $"The postgres OS user cannot reach {_clusterRoot} (initdb refuses root, so the cluster runs as postgres); "
+                    + "set Lockstep:DataDir to a folder it can reach, e.g. /var/lib/lockstep.");
+            }
+        }
+
+        var password = Convert.ToHexString(RandomNumberGenerator.GetBytes(24)).ToLowerInvariant();
+        var pwFile = Path.Combine(_clusterRoot, "initdb-pwfile");
+        await File.WriteAllTextAsync(pwFile, password, cancellationToken);
+        try
+        {
+            if (_asPostgresUser)
+            {
+                await RunCheckedAsync("chown", ["postgres:postgres", pwFile], false, cancellationToken);
+            }
+            var init = await RunAsync("initdb",
+                ["-D", _pgData, "-U", SuperUser, "--auth=scram-sha-256", $"--pwfile={pwFile}", "--encoding=UTF8", "--locale=C", "--no-instructions"],
+                cancellationToken);
+            if (init.ExitCode != 0)
+            {
+                if (Directory.Exists(_pgData))
+                {
+                    Directory.Delete(_pgData, recursive: true);
+                }
+                throw new EmbeddedPostgresException($"initdb failed: {LastLine(init.Output)}");
+            }
+        }
+        finally
+        {
+            File.Delete(pwFile);
+        }
+
+        await File.WriteAllTextAsync(_passwordFile, password, cancellationToken);
+        File.SetUnixFileMode(_passwordFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+    }
+
+    /// <summary>
+    /// A crashed run leaves postmaster.pid behind, and sometimes a server still running. PostgreSQL
+    /// refuses to start while the file names a live process, even an unrelated one that reused the pid.
+    /// </summary>
+    private async Task RecoverFromEarlierRunAsync(CancellationToken cancellationToken)
+    {
+        var pidFile = Path.Combine(_pgData, "postmaster.pid");
+        if (!File.Exists(pidFile))
+        {
+            return;
+        }
+        var firstLine = File.ReadLines(pidFile).FirstOrDefault();
+        if (int.TryParse(firstLine, out var pid) && IsOurPostmaster(pid))
+        {
+            await RunAsync("pg_ctl", ["stop", "-w", "-t", "60", "-m", "fast", "-D", _pgData], cancellationToken);
+        }
+        if (File.Exists(pidFile))
+        {
+            File.Delete(pidFile);
+        }
+    }
+
+    private bool IsOurPostmaster(int pid)
+    {
+        try
+        {
+            var cmdline = File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ');
+            return cmdline.Contains("postgres", StringComparison.Ordinal) && cmdline.Contains(_pgData, StringComparison.Ordinal);
+        }
+        catch (IOException)
+        {
+            return false; // no such process
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
+    private async Task EnsureDatabaseAsync(CancellationToken cancellationToken)
+    {
+        var admin = new NpgsqlConnectionStringBuilder(ConnectionString) { Database = "postgres", Pooling = false };
+        await using var connection = new NpgsqlConnection(admin.ConnectionString);
+        await connection.OpenAsync(cancellationToken);
+        await using var exists = new NpgsqlCommand("select 1 from pg_database where datname = $1", connection)
+        {
+            Parameters = { new() { Value = _options.Database } },
+        };
+        if (await exists.ExecuteScalarAsync(cancellationToken) is not null)
+        {
+            return;
+        }
+        try
+        {
+            await using var create = new NpgsqlCommand($"create database \"{_options.Database}\"", connection);
+            await create.ExecuteNonQueryAsync(cancellationToken);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.DuplicateDatabase)
+        {
+            // another server on the same cluster created it first
+        }
+    }
+
+    private static int EnsurePortFree(int port)
+    {
+        try
+        {
+            var listener = new TcpListener(IPAddress.Loopback, port);
+            listener.Start();
+            listener.Stop();
+            return port;
+        }
+        catch (SocketException)
+        {
+            throw new EmbeddedPostgresException(
+                $"Port {port} on 127.0.0.1 is taken; set Lockstep:Embedded:Port (env Lockstep__Embedded__Port) to a free port.");
+        }
+    }
+
+    private static int FreePort()
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+
+    private async Task RunCheckedAsync(string program, string[] args, bool asPostgres, CancellationToken cancellationToken)
+    {
+        var result = await RunProcessAsync(program, args, asPostgres, cancellationToken);
+        if (result.ExitCode != 0)
+        {
+            throw new EmbeddedPostgresException($"{program} failed: {LastLine(result.Output)}");
+        }
+    }
+
+    private Task<(int ExitCode, string Output)> RunAsync(string program, string[] args, CancellationToken cancellationToken)
+    {
+        var path = program is "test" ? "test" : Path.Combine(_binDir, program);
+        return RunProcessAsync(path, args, _asPostgresUser, cancellationToken);
+    }
+
+    private static async Task<(int ExitCode, string Output)> RunProcessAsync(
+        string program, string[] args, bool asPostgres, CancellationToken cancellationToken)
+    {
+        var start = new ProcessStartInfo(asPostgres ? "runuser" : program)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            WorkingDirectory = "/",
+        };
+        if (asPostgres)
+        {
+            foreach (var prefix in new[] { "-u", "postgres", "--", program })
+            {
+                start.ArgumentList.Add(prefix);
+            }
+        }
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(start) ?? throw new EmbeddedPostgresException($"Could not run {program}.");
+        process.StandardInput.Close();
+        // pg_ctl's server inherits the pipes only if we let it; -l sends its output to the log file,
+        // so reading to the end here returns once pg_ctl itself exits.
+        var stdout = process.StandardOutput.ReadToEndAsync(cancellationToken);
+        var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
+        await process.WaitForExitAsync(cancellationToken);
+        return (process.ExitCode, (await stdout) + (await stderr));
+    }
+
+    private static string LastLine(string text) =>
+        text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault() ?? "no output";
+
+    private static string TryRead(string path)
+    {
+        try
+        {
+            return File.ReadAllText(path);
+        }
+        catch (IOException)
+        {
+            return "";
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return "";
+        }
+    }
+}

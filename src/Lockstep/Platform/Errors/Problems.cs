@@ -1,0 +1,124 @@
+using Lockstep.Platform.Auth;
+using Lockstep.Platform.Rpc;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Npgsql;
+
+namespace Lockstep.Platform.Errors;
+
+/// <summary>
+/// The one place where refusal codes and SQLSTATEs become HTTP: RFC 9457 problem details with a stable
+/// <c>code</c> on <c>/api</c>, PostgREST's error shape on <c>/rest</c>.
+/// </summary>
+public static class Problems
+{
+    // Refusal codes that mean "conflicts with what is already there"; modules add theirs.
+    private static readonly HashSet<string> ConflictCodes = ["already_member", "conflict"];
+
+    private static readonly Dictionary<string, (string Code, string Detail)> Constraints = new(StringComparer.Ordinal)
+    {
+        ["workspace_keeps_owner"] = ("last_owner", "A workspace keeps at least one owner"),
+    };
+
+    /// <summary>Lets a module name the refusal codes that answer 409 instead of 422.</summary>
+    public static void AddConflictCodes(params string[] codes) => ConflictCodes.UnionWith(codes);
+
+    /// <summary>Lets a module give a constraint backstop its own code and sentence.</summary>
+    public static void AddConstraint(string constraint, string code, string detail) => Constraints[constraint] = (code, detail);
+
+    public static int StatusForRefusal(string code) => code switch
+    {
+        "not_authenticated" => StatusCodes.Status401Unauthorized,
+        "forbidden" => StatusCodes.Status403Forbidden,
+        _ when code.EndsWith("_not_found", StringComparison.Ordinal) || code == "not_found" => StatusCodes.Status404NotFound,
+        _ when code.EndsWith("_forbidden", StringComparison.Ordinal) => StatusCodes.Status403Forbidden,
+        _ when ConflictCodes.Contains(code) => StatusCodes.Status409Conflict,
+        _ => StatusCodes.Status422UnprocessableEntity,
+    };
+
+    public static ProblemHttpResult Refusal(string code, string? error) =>
+        Problem(StatusForRefusal(code), code, error ?? "The request was refused");
+
+    public static ProblemHttpResult Problem(int status, string code, string detail, string? field = null)
+    {
+        var extensions = new Dictionary<string, object?> { ["code"] = code };
+        if (field is not null)
+        {
+            extensions["field"] = field;
+        }
+        return TypedResults.Problem(detail: detail, statusCode: status, extensions: extensions);
+    }
+
+    /// <summary>
+    /// Every problem carries the request id; a bare status from the framework (404 no such route, 405,
+    /// 415 not JSON) gets a code too.
+    /// </summary>
+    public static void Customize(ProblemDetailsContext context)
+    {
+        var problem = context.ProblemDetails;
+        problem.Extensions["request_id"] = context.HttpContext.TraceIdentifier;
+        if (!problem.Extensions.ContainsKey("code"))
+        {
+            problem.Extensions["code"] = problem.Status switch
+            {
+                404 => "not_found",
+                405 => "method_not_allowed",
+                415 => "unsupported_media_type",
+                _ => "http_" + problem.Status,
+            };
+        }
+    }
+
+    /// <summary>Maps a database error that escaped a function (a constraint backstop, bad input) to a problem.</summary>
+    public static ProblemHttpResult FromPostgres(PostgresException e)
+    {
+        if (e.ConstraintName is { } constraint && Constraints.TryGetValue(constraint, out var named))
+        {
+            return Problem(e.SqlState switch
+            {
+                PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.ForeignKeyViolation => StatusCodes.Status409Conflict,
+                _ => StatusCodes.Status422UnprocessableEntity,
+            }, named.Code, named.Detail);
+        }
+        return e.SqlState switch
+        {
+            PostgresErrorCodes.UniqueViolation => Problem(409, "conflict", "That would duplicate an existing record"),
+            PostgresErrorCodes.ForeignKeyViolation when e.Detail?.Contains("is not present", StringComparison.Ordinal) == true
+                => Problem(404, "reference_not_found", "A record this refers to does not exist"),
+            PostgresErrorCodes.ForeignKeyViolation => Problem(409, "still_referenced", "Other records still refer to this one"),
+            PostgresErrorCodes.CheckViolation => Problem(422, "constraint_violated", "The change breaks a rule of the data"),
+            PostgresErrorCodes.NotNullViolation => Problem(400, "value_required", $"A value is required{(e.ColumnName is null ? "" : $" for {e.ColumnName}")}", e.ColumnName),
+            PostgresErrorCodes.InsufficientPrivilege => Problem(403, "forbidden", "Not allowed"),
+            PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected
+                => Problem(503, "retry", "The change collided with another one; try again"),
+            PostgresErrorCodes.QueryCanceled => Problem(503, "timeout", "The operation took too long and was rolled back"),
+            _ when e.SqlState.StartsWith("22", StringComparison.Ordinal) => Problem(400, "invalid_input", "A value has the wrong format or is out of range"),
+            _ when e.SqlState.StartsWith("08", StringComparison.Ordinal) || e.SqlState.StartsWith("57P", StringComparison.Ordinal)
+                => Problem(503, "database_unavailable", "The database is not available; try again shortly"),
+            _ => Problem(500, "internal_error", "Something went wrong on our side"),
+        };
+    }
+
+    /// <summary>401 for a missing or refused token, in the shape the route family uses.</summary>
+    public static Task WriteUnauthenticated(HttpContext context, TokenRejection? rejection)
+    {
+        var (code, detail) = rejection switch
+        {
+            null => ("not_authenticated", "Sign in: send Authorization: Bearer <token>"),
+            TokenRejection.AlgorithmNotAllowed => ("token_algorithm_not_allowed", "Tokens must be signed with HS256"),
+            TokenRejection.SignatureInvalid => ("token_signature_invalid", "The token's signature is not valid"),
+            TokenRejection.Expired => ("token_expired", "The token has expired"),
+            TokenRejection.NotYetValid => ("token_not_yet_valid", "The token is not valid yet"),
+            TokenRejection.AudienceInvalid => ("token_audience_invalid", "The token is not meant for this server (aud)"),
+            TokenRejection.SubjectInvalid => ("token_subject_invalid", "The token's subject (sub) must be a user uuid"),
+            _ => ("token_malformed", "The bearer token is not a well-formed JWT"),
+        };
+        context.Response.Headers.WWWAuthenticate = rejection is null ? "Bearer" : $"Bearer error=\"invalid_token\"";
+        if (RpcEndpoints.IsRpcPath(context.Request.Path))
+        {
+            var postgrestCode = rejection is TokenRejection.Expired or TokenRejection.NotYetValid or TokenRejection.AudienceInvalid
+                ? "PGRST303" : "PGRST301";
+            return PostgrestErrors.Write(context, 401, postgrestCode, detail);
+        }
+        return Problem(401, code, detail).ExecuteAsync(context);
+    }
+}

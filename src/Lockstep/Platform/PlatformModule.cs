@@ -1,0 +1,97 @@
+using Lockstep.Platform.Auth;
+using Lockstep.Platform.Database;
+using Lockstep.Platform.Errors;
+using Lockstep.Platform.Health;
+using Lockstep.Platform.Http;
+using Lockstep.Platform.Rpc;
+using Lockstep.Platform.Workspaces;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.HttpLogging;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+
+namespace Lockstep.Platform;
+
+/// <summary>The foundation every module stands on: database, auth, errors, RPC, health, logs, OpenAPI.</summary>
+public static class PlatformModule
+{
+    public const long DefaultMaxRequestBodyBytes = 1024 * 1024;
+
+    public static WebApplicationBuilder AddPlatform(this WebApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddSingleton<DatabaseHost>();
+        services.AddHostedService(sp => sp.GetRequiredService<DatabaseHost>());
+        services.AddSingleton<FunctionCaller>();
+        services.AddSingleton<FunctionCatalog>();
+
+        services.AddSingleton(sp =>
+        {
+            var configuration = sp.GetRequiredService<IConfiguration>();
+            var secret = JwtSecret.Resolve(configuration, JwtSecret.DevelopmentAllowed(configuration, sp.GetService<IHostEnvironment>()));
+            return new Hs256Jwt(secret.Key, configuration["Lockstep:JwtAudience"] ?? "authenticated");
+        });
+        // Core authentication only: the full AddAuthentication would also set up data protection keys on disk.
+        services.AddWebEncoders();
+        services.AddAuthenticationCore(o => o.DefaultScheme = BearerTokenHandler.SchemeName);
+        new AuthenticationBuilder(services)
+            .AddScheme<AuthenticationSchemeOptions, BearerTokenHandler>(BearerTokenHandler.SchemeName, null);
+        services.AddAuthorization();
+
+        services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));
+        services.AddProblemDetails(o => o.CustomizeProblemDetails = Problems.Customize);
+        services.AddExceptionHandler<ExceptionProblems>();
+        services.AddOptions<KestrelServerOptions>().Configure<IConfiguration>((kestrel, configuration) =>
+            kestrel.Limits.MaxRequestBodySize = MaxRequestBodyBytes(configuration));
+
+        services.AddHealthChecks().AddCheck<DatabaseReadyCheck>("database", tags: ["ready"]);
+        services.AddHttpLogging(o =>
+        {
+            o.LoggingFields = HttpLoggingFields.RequestMethod | HttpLoggingFields.RequestPath
+                | HttpLoggingFields.ResponseStatusCode | HttpLoggingFields.Duration;
+            o.CombineLogs = true;
+        });
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.IncludeScopes = true;
+            o.TimestampFormat = "HH:mm:ss ";
+        });
+        services.AddOpenApi();
+        return builder;
+    }
+
+    public static WebApplication MapPlatform(this WebApplication app)
+    {
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.Use((context, next) =>
+        {
+            context.Response.Headers["X-Request-Id"] = context.TraceIdentifier;
+            var limit = MaxRequestBodyBytes(context.RequestServices.GetRequiredService<IConfiguration>());
+            // Kestrel enforces the limit while reading; checking the declared length first answers
+            // before any of the body is read, also on servers without that feature (the test host).
+            if (context.Request.ContentLength > limit)
+            {
+                throw new Microsoft.AspNetCore.Http.BadHttpRequestException("Request body too large.", StatusCodes.Status413PayloadTooLarge);
+            }
+            return next(context);
+        });
+        app.UseHttpLogging();
+        app.UseAuthentication();
+        app.UseMiddleware<BearerTokenMiddleware>();
+        app.UseAuthorization();
+
+        app.MapHealthChecks("/health/live", new() { Predicate = _ => false });
+        app.MapHealthChecks("/health/ready", new() { Predicate = check => check.Tags.Contains("ready") });
+        app.MapOpenApi();
+        app.MapRpc();
+        app.MapWorkspaces();
+        return app;
+    }
+
+    private static long MaxRequestBodyBytes(IConfiguration configuration) =>
+        configuration.GetValue("Lockstep:MaxRequestBodyBytes", DefaultMaxRequestBodyBytes);
+}

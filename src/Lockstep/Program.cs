@@ -1,0 +1,16 @@
+using Lockstep.Platform;
+using Lockstep.Platform.Cli;
+
+return await LockstepCli.RunAsync(args, CreateServer);
+
+static WebApplication CreateServer(string[] args)
+{
+    var builder = WebApplication.CreateBuilder(args);
+    builder.AddPlatform();
+
+    var app = builder.Build();
+    app.MapPlatform();
+    return app;
+}
+
+public partial class Program;

@@ -1,0 +1,70 @@
+using System.Net.Http.Headers;
+using Lockstep.Platform.Auth;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+
+namespace Lockstep.Tests.Support;
+
+/// <summary>A Lockstep server (in-process test host) over a fresh database for one test class.</summary>
+public class ServerFixture : DatabaseFixture
+{
+    public const string JwtSecret = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz";
+
+    public LockstepFactory Factory { get; private set; } = null!;
+
+    public Hs256Jwt Jwt { get; } = new(System.Text.Encoding.UTF8.GetBytes(JwtSecret), "authenticated");
+
+    public override async Task InitializeAsync()
+    {
+        await base.InitializeAsync();
+        Factory = new LockstepFactory(ConnectionString);
+        if (Kestrel)
+        {
+            Factory.UseKestrel(0);
+            Factory.StartServer();
+        }
+        else
+        {
+            _ = Factory.Server;
+        }
+    }
+
+    /// <summary>True to run on a real Kestrel listener (for clients outside the process).</summary>
+    protected virtual bool Kestrel => false;
+
+    public override async Task DisposeAsync()
+    {
+        await Factory.DisposeAsync();
+        await base.DisposeAsync();
+    }
+
+    /// <summary>An HTTP client; with a user, it sends a valid bearer token for them.</summary>
+    public HttpClient Client(Guid? user = null)
+    {
+        var client = Factory.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
+        if (user is not null)
+        {
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Jwt.Mint(user.Value, TimeSpan.FromHours(1)));
+        }
+        return client;
+    }
+}
+
+/// <summary>A <see cref="ServerFixture"/> listening on a real loopback port.</summary>
+public sealed class KestrelServerFixture : ServerFixture
+{
+    protected override bool Kestrel => true;
+
+    public Uri BaseAddress => Factory.ClientOptions.BaseAddress;
+}
+
+public sealed class LockstepFactory(string connectionString) : WebApplicationFactory<Program>
+{
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        builder.UseEnvironment("Testing");
+        builder.UseSetting("ConnectionStrings:Lockstep", connectionString);
+        builder.UseSetting("Lockstep:JwtSecret", ServerFixture.JwtSecret);
+        builder.UseSetting("Logging:LogLevel:Default", "Warning");
+    }
+}
