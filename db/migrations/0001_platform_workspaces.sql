@@ -94,7 +94,7 @@ $$;
 /*
  * Backstop for "a workspace always keeps at least one owner", for any writer, the functions below
  * included. It locks the workspace row first: two transactions demoting the last two owners at once
- * are serialised, so the second sees the first's change and is refused.
+ * are serialised, so the second sees the first's change and is refused at commit.
  */
 create or replace function platform.ensure_workspace_keeps_owner()
 returns trigger
@@ -116,8 +116,10 @@ begin
 end;
 $$;
 
+-- Deferred to commit, so a transaction may promote and demote in any order.
 create constraint trigger workspace_keeps_owner
   after update of role or delete on platform.members
+  deferrable initially deferred
   for each row
   when (old.role = 'owner')
   execute function platform.ensure_workspace_keeps_owner();
@@ -269,8 +271,7 @@ declare
   v_caller_role text;
   v_target_role text;
 begin
-  v_caller_role := platform.member_role(p_workspace_id, auth.uid());
-  if v_caller_role is null then
+  if platform.member_role(p_workspace_id, auth.uid()) is null then
     return platform.refusal('workspace_not_found', 'Workspace not found');
   end if;
   if p_role is null or p_role not in ('owner', 'admin', 'member') then
@@ -278,6 +279,11 @@ begin
   end if;
 
   perform 1 from platform.workspaces w where w.id = p_workspace_id for update;
+  -- Read the caller's role again under the lock: a concurrent call may have just demoted or removed them.
+  v_caller_role := platform.member_role(p_workspace_id, auth.uid());
+  if v_caller_role is null then
+    return platform.refusal('workspace_not_found', 'Workspace not found');
+  end if;
 
   select m.role into v_target_role
   from platform.members m
@@ -322,12 +328,16 @@ declare
   v_caller_role text;
   v_target_role text;
 begin
-  v_caller_role := platform.member_role(p_workspace_id, v_caller);
-  if v_caller_role is null then
+  if platform.member_role(p_workspace_id, v_caller) is null then
     return platform.refusal('workspace_not_found', 'Workspace not found');
   end if;
 
   perform 1 from platform.workspaces w where w.id = p_workspace_id for update;
+  -- Read the caller's role again under the lock: a concurrent call may have just demoted or removed them.
+  v_caller_role := platform.member_role(p_workspace_id, v_caller);
+  if v_caller_role is null then
+    return platform.refusal('workspace_not_found', 'Workspace not found');
+  end if;
 
   select m.role into v_target_role
   from platform.members m
