@@ -59,7 +59,7 @@ public static class PlatformModule
             o.IncludeScopes = true;
             o.TimestampFormat = "HH:mm:ss ";
         });
-        services.AddOpenApi();
+        services.AddOpenApi(OpenApiDocument.Configure);
         return builder;
     }
 
