@@ -76,6 +76,9 @@ public sealed class DatabaseHost(IConfiguration configuration, ILogger<DatabaseH
         var builder = new NpgsqlConnectionStringBuilder(connectionString)
         {
             ApplicationName = "lockstep",
+            // Npgsql redacts DETAIL by default; PostgREST's error body carries it as `details`, and the
+            // problem mapping tells a missing reference from a still-referenced row by reading it.
+            IncludeErrorDetail = true,
         };
         if (builder.MaxAutoPrepare == 0)
         {
