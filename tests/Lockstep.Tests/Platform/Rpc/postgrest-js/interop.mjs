@@ -10,6 +10,8 @@ if (!baseUrl || !token) {
 }
 
 const client = new PostgrestClient(baseUrl.replace(/\/$/, '') + '/rest/v1', {
+  // supabase-js always names the schema, so postgrest-js sends Content-Profile: public.
+  schema: 'public',
   headers: { apikey: token, Authorization: 'Bearer ' + token },
 });
 
