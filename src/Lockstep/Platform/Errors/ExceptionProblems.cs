@@ -78,6 +78,11 @@ public sealed partial class ExceptionProblems(ILogger<ExceptionProblems> logger)
     /// <summary>Names the offending field: the JSON path where reading failed, or the missing/unknown property.</summary>
     public static Microsoft.AspNetCore.Http.HttpResults.ProblemHttpResult FromJson(JsonException json)
     {
+        // The reader's own exception inside means the text is not JSON at all, wherever it stopped.
+        if (json.InnerException is JsonException)
+        {
+            return Problems.Problem(400, "invalid_json", "The body is not valid JSON");
+        }
         var message = json.Message;
         var missing = MissingProperty().Match(message);
         if (missing.Success)
@@ -91,16 +96,19 @@ public sealed partial class ExceptionProblems(ILogger<ExceptionProblems> logger)
             var field = unknown.Groups[1].Value;
             return Problems.Problem(400, "unknown_field", $"The field '{field}' is not part of this request", field);
         }
-        var path = json.Path is { Length: > 2 } p && p.StartsWith("$.", StringComparison.Ordinal) ? p[2..] : json.Path;
-        if (path is null or "$" || json.InnerException is not null && message.Contains("invalid", StringComparison.OrdinalIgnoreCase) && path is null)
+        if (json.Path is not { Length: > 2 } path || !path.StartsWith("$.", StringComparison.Ordinal))
         {
-            return Problems.Problem(400, "invalid_json", "The body is not valid JSON");
+            return Problems.Problem(400, "invalid_body", "The body must be a JSON object");
         }
-        if (message.Contains("null", StringComparison.Ordinal) && message.Contains("non-nullable", StringComparison.OrdinalIgnoreCase))
+        var offending = path[2..];
+        // A null for a non-nullable reference type is refused by name; for a value type (a uuid, a number)
+        // it surfaces as the converter failing to read a Null token.
+        if (message.Contains("doesn't allow null values", StringComparison.Ordinal)
+            || json.InnerException is InvalidOperationException inner && inner.Message.Contains("token type 'Null'", StringComparison.Ordinal))
         {
-            return Problems.Problem(400, "field_required", $"The field '{path}' must not be null", path);
+            return Problems.Problem(400, "field_required", $"The field '{offending}' must not be null", offending);
         }
-        return Problems.Problem(400, "invalid_field", $"The field '{path}' has the wrong type or format", path);
+        return Problems.Problem(400, "invalid_field", $"The field '{offending}' has the wrong type or format", offending);
     }
 
     [GeneratedRegex("Failed to bind parameter \"[^ \"]+ ([^\"]+)\" from \"(.*)\"")]

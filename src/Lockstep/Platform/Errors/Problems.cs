@@ -82,7 +82,7 @@ public static class Problems
         return e.SqlState switch
         {
             PostgresErrorCodes.UniqueViolation => Problem(409, "conflict", "That would duplicate an existing record"),
-            PostgresErrorCodes.ForeignKeyViolation when e.Detail?.Contains("is not present", StringComparison.Ordinal) == true
+            PostgresErrorCodes.ForeignKeyViolation when PointsAtMissingRow(e)
                 => Problem(404, "reference_not_found", "A record this refers to does not exist"),
             PostgresErrorCodes.ForeignKeyViolation => Problem(409, "still_referenced", "Other records still refer to this one"),
             PostgresErrorCodes.CheckViolation => Problem(422, "constraint_violated", "The change breaks a rule of the data"),
@@ -97,6 +97,14 @@ public static class Problems
             _ => Problem(500, "internal_error", "Something went wrong on our side"),
         };
     }
+
+    // Both directions of a foreign key violation name the referencing table and the constraint; only the
+    // message's verb tells a write pointing at a missing row from a delete of a row still referred to.
+    // Detail says so too, but Npgsql redacts it unless the connection string has Include Error Detail.
+    // A server with translated messages (the embedded one runs with locale C) falls back to 409.
+    private static bool PointsAtMissingRow(PostgresException e) =>
+        e.MessageText.StartsWith("insert or update on table", StringComparison.Ordinal)
+        || e.Detail?.Contains("is not present", StringComparison.Ordinal) == true;
 
     /// <summary>401 for a missing or refused token, in the shape the route family uses.</summary>
     public static Task WriteUnauthenticated(HttpContext context, TokenRejection? rejection)
