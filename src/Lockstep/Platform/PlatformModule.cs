@@ -6,10 +6,9 @@ using Lockstep.Platform.Http;
 using Lockstep.Platform.Rpc;
 using Lockstep.Platform.Workspaces;
 using Microsoft.AspNetCore.Authentication;
-using Microsoft.AspNetCore.HttpLogging;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Configuration.Memory;
 
 namespace Lockstep.Platform;
 
@@ -47,29 +46,19 @@ public static class PlatformModule
             kestrel.Limits.MaxRequestBodySize = MaxRequestBodyBytes(configuration));
 
         services.AddHealthChecks().AddCheck<DatabaseReadyCheck>("database", tags: ["ready"]);
-        services.AddHttpLogging(o =>
-        {
-            o.LoggingFields = HttpLoggingFields.RequestMethod | HttpLoggingFields.RequestPath
-                | HttpLoggingFields.ResponseStatusCode | HttpLoggingFields.Duration;
-            o.CombineLogs = true;
-        });
-        builder.Logging.AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.IncludeScopes = true;
-            o.TimestampFormat = "HH:mm:ss ";
-        });
+        // Lowest-precedence defaults: appsettings, environment and arguments override them.
+        builder.Configuration.Sources.Insert(0, new MemoryConfigurationSource { InitialData = LoggingDefaults });
         services.AddOpenApi(OpenApiDocument.Configure);
         return builder;
     }
 
     public static WebApplication MapPlatform(this WebApplication app)
     {
+        app.UseMiddleware<RequestLog>();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.Use((context, next) =>
         {
-            context.Response.Headers["X-Request-Id"] = context.TraceIdentifier;
             var limit = MaxRequestBodyBytes(context.RequestServices.GetRequiredService<IConfiguration>());
             // Kestrel enforces the limit while reading; checking the declared length first answers
             // before any of the body is read, also on servers without that feature (the test host).
@@ -79,7 +68,6 @@ public static class PlatformModule
             }
             return next(context);
         });
-        app.UseHttpLogging();
         app.UseAuthentication();
         app.UseMiddleware<BearerTokenMiddleware>();
         app.UseAuthorization();
@@ -91,6 +79,16 @@ public static class PlatformModule
         app.MapWorkspaces();
         return app;
     }
+
+    private static readonly Dictionary<string, string?> LoggingDefaults = new()
+    {
+        ["Logging:LogLevel:Default"] = "Information",
+        ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning",
+        // A failed start is printed by the command line in one sentence; the host's copy is a stack trace.
+        ["Logging:LogLevel:Microsoft.Extensions.Hosting.Internal.Host"] = "Critical",
+        ["Logging:Console:FormatterOptions:SingleLine"] = "true",
+        ["Logging:Console:FormatterOptions:TimestampFormat"] = "HH:mm:ss ",
+    };
 
     private static long MaxRequestBodyBytes(IConfiguration configuration) =>
         configuration.GetValue("Lockstep:MaxRequestBodyBytes", DefaultMaxRequestBodyBytes);

@@ -23,7 +23,8 @@ public static partial class LockstepCli
         root.Subcommands.Add(TokenCommand());
         try
         {
-            return await root.Parse(args).InvokeAsync();
+            // Our own handler below prints known failures as one sentence instead of a stack trace.
+            return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
         catch (Exception e) when (e is EmbeddedPostgresException or MigrationException or InvalidOperationException)
         {
