@@ -17,6 +17,15 @@ internal sealed class ClusterFolder : IAsyncDisposable
         Directory.CreateDirectory(Path);
     }
 
+    private ClusterFolder(string path)
+    {
+        Path = path;
+        Directory.CreateDirectory(Path);
+    }
+
+    /// <summary>A folder inside this one whose full path ends with <paramref name="other"/>'s.</summary>
+    public ClusterFolder EndingWith(ClusterFolder other) => new(Path + other.Path);
+
     public string Path { get; }
 
     public EmbeddedPostgres Cluster(int port = 0) => new(new EmbeddedPostgresOptions

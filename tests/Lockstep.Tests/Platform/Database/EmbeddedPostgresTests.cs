@@ -119,6 +119,39 @@ public sealed class EmbeddedPostgresTests
     }
 
     [Fact]
+    public async Task StartAsync_WhenStalePidIsNowAnotherClustersPostmasterWhosePathContainsOurs_LeavesThatClusterRunning()
+    {
+        await using var folder = new ClusterFolder();
+        await using var outer = new ClusterFolder();
+        await using var other = outer.EndingWith(folder);
+        var ours = folder.Cluster();
+        await ours.StartAsync();
+        await ours.StopAsync();
+        var theirs = other.Cluster();
+        await theirs.StartAsync();
+        try
+        {
+            var theirPostmaster = other.PostmasterPid(theirs);
+            Assert.Contains(ours.DataDirectory, theirs.DataDirectory, StringComparison.Ordinal);
+            await File.WriteAllTextAsync(Path.Combine(ours.DataDirectory, "postmaster.pid"), $"{theirPostmaster}\n{ours.DataDirectory}\n");
+
+            var restarted = folder.Cluster();
+            await restarted.StartAsync();
+            await restarted.StopAsync();
+
+            Assert.Contains(theirPostmaster, other.Processes());
+            await using var connection = new NpgsqlConnection(theirs.ConnectionString);
+            await connection.OpenAsync();
+            Assert.Equal(1, await ScalarAsync<int>(connection, "select 1"));
+        }
+        finally
+        {
+            NpgsqlConnection.ClearAllPools();
+            await theirs.StopAsync();
+        }
+    }
+
+    [Fact]
     public async Task StartAsync_WhenPortIsTaken_ThrowsOneLineErrorNamingThePort()
     {
         await using var folder = new ClusterFolder();
