@@ -37,9 +37,7 @@ internal sealed class ClusterFolder : IAsyncDisposable
     });
 
     /// <summary>Postgres processes started for this folder (the postmaster carries <c>-D folder</c> on its command line).</summary>
-    public IReadOnlyList<int> Processes() => ProcessesMentioning(Path);
-
-    public static IReadOnlyList<int> ProcessesMentioning(string text)
+    public IReadOnlyList<int> Processes()
     {
         var pids = new List<int>();
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
@@ -50,7 +48,7 @@ internal sealed class ClusterFolder : IAsyncDisposable
             }
             try
             {
-                if (File.ReadAllText(System.IO.Path.Combine(dir, "cmdline")).Replace('\0', ' ').Contains(text, StringComparison.Ordinal))
+                if (File.ReadAllText(System.IO.Path.Combine(dir, "cmdline")).Replace('\0', ' ').Contains(Path, StringComparison.Ordinal))
                 {
                     pids.Add(pid);
                 }
