@@ -43,6 +43,7 @@ public static class TestCluster
 
     private static async Task<EmbeddedPostgres> StartAsync()
     {
+        RemoveLeftoversOfEarlierRuns();
         _root = Path.Combine(Path.GetTempPath(), "lockstep-tests-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(_root);
         var cluster = new EmbeddedPostgres(new EmbeddedPostgresOptions
@@ -72,5 +73,49 @@ public static class TestCluster
             await new MigrationRunner(dataSource, Migration.BuiltIn).ApplyAsync();
         }
         return cluster;
+    }
+
+    /// <summary>
+    /// The test host often ends the process before the ProcessExit handler has deleted the folder.
+    /// Other runs (other checkouts) may be using theirs right now: a folder is removed only when no
+    /// process names it (its postmaster, initdb, pg_ctl) and it is old enough that no run is still
+    /// creating its cluster there.
+    /// </summary>
+    private static void RemoveLeftoversOfEarlierRuns()
+    {
+        var inUse = CommandLines();
+        foreach (var folder in Directory.EnumerateDirectories(Path.GetTempPath(), "lockstep-tests-*"))
+        {
+            if (Directory.GetLastWriteTimeUtc(folder) > DateTime.UtcNow.AddMinutes(-5)
+                || inUse.Any(cmdline => cmdline.Contains(folder + "/", StringComparison.Ordinal)))
+            {
+                continue;
+            }
+            try
+            {
+                Directory.Delete(folder, recursive: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // another run is sweeping it at the same time
+            }
+        }
+    }
+
+    private static List<string> CommandLines()
+    {
+        var cmdlines = new List<string>();
+        foreach (var process in Directory.EnumerateDirectories("/proc"))
+        {
+            try
+            {
+                cmdlines.Add(File.ReadAllText(Path.Combine(process, "cmdline")).Replace('\0', ' '));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // not a process, or it exited while we looked
+            }
+        }
+        return cmdlines;
     }
 }

@@ -175,8 +175,9 @@ public sealed class EmbeddedPostgres
     {
         try
         {
-            var cmdline = File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ');
-            return cmdline.Contains("postgres", StringComparison.Ordinal) && cmdline.Contains(_pgData, StringComparison.Ordinal);
+            // Whole arguments, not substrings: another cluster's data folder may contain our path.
+            var args = File.ReadAllText($"/proc/{pid}/cmdline").Split('\0');
+            return Path.GetFileName(args[0]) == "postgres" && args.Contains(_pgData, StringComparer.Ordinal);
         }
         catch (IOException)
         {

@@ -8,7 +8,8 @@ namespace Lockstep.Platform.Database;
 /// <summary>One file of <c>db/migrations/</c>: its name (<c>NNNN_name.sql</c>) and text.</summary>
 public sealed record Migration(string Name, string Sql)
 {
-    public string Checksum { get; } = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(Sql))).ToLowerInvariant();
+    // Computed, not stored: a stored value would be copied unchanged by `with { Sql = ... }`.
+    public string Checksum => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(Sql))).ToLowerInvariant();
 
     /// <summary>The migrations built into this program from <c>db/migrations/*.sql</c>, in order.</summary>
     public static IReadOnlyList<Migration> BuiltIn { get; } = LoadBuiltIn();

@@ -1,0 +1,103 @@
+using Lockstep.Platform.Database;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
+
+namespace Lockstep.Tests.Platform.Database;
+
+public sealed class DatabaseHostTests
+{
+    [Fact]
+    public async Task StartAsync_WhenNoConnectionStringIsConfigured_RunsMigratedEmbeddedClusterThatStopsAndKeepsData()
+    {
+        await using var folder = new ClusterFolder();
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Lockstep:DataDir"] = folder.Path,
+            ["Lockstep:Embedded:Port"] = ClusterFolder.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
+        }).Build();
+
+        var first = new DatabaseHost(configuration, NullLogger<DatabaseHost>.Instance);
+        await first.StartAsync(CancellationToken.None);
+        try
+        {
+            Assert.Equal("127.0.0.1", new NpgsqlConnectionStringBuilder(first.DataSource.ConnectionString).Host);
+            Assert.True(await new MigrationRunner(first.DataSource, Migration.BuiltIn).IsCurrentAsync());
+            await using var create = first.DataSource.CreateCommand("create table kept (v int); insert into kept values (5)");
+            await create.ExecuteNonQueryAsync();
+        }
+        finally
+        {
+            await first.StopAsync(CancellationToken.None);
+        }
+        Assert.Empty(folder.Processes());
+        Assert.Throws<InvalidOperationException>(() => first.DataSource);
+
+        var second = new DatabaseHost(configuration, NullLogger<DatabaseHost>.Instance);
+        await second.StartAsync(CancellationToken.None);
+        try
+        {
+            await using var read = second.DataSource.CreateCommand("select v from kept");
+            Assert.Equal(5, await read.ExecuteScalarAsync());
+            Assert.True(await new MigrationRunner(second.DataSource, Migration.BuiltIn).IsCurrentAsync());
+        }
+        finally
+        {
+            await second.StopAsync(CancellationToken.None);
+        }
+        Assert.Empty(folder.Processes());
+    }
+
+    [Theory]
+    [InlineData("postgres://app:s3cret@db.example.com:6543/shop", "db.example.com", 6543, "shop", "app", "s3cret")]
+    [InlineData("postgresql://app@localhost/shop", "localhost", 5432, "shop", "app", null)]
+    [InlineData("postgres://us%40er:p%3Aw%2Fd@10.0.0.5/my%20db", "10.0.0.5", 5432, "my db", "us@er", "p:w/d")]
+    [InlineData("postgres://db.internal:5433/shop", "db.internal", 5433, "shop", null, null)]
+    public void FromUrl_WhenUrlIsValid_GivesItsParts(string url, string host, int port, string database, string? user, string? password)
+    {
+        var parsed = new NpgsqlConnectionStringBuilder(DatabaseHost.FromUrl(url));
+
+        Assert.Equal(host, parsed.Host);
+        Assert.Equal(port, parsed.Port);
+        Assert.Equal(database, parsed.Database);
+        Assert.Equal(user, parsed.Username);
+        Assert.Equal(password, parsed.Password);
+    }
+
+    [Theory]
+    [InlineData("postgres://h/db?sslmode=require", SslMode.Require)]
+    [InlineData("postgres://h/db?application_name=x&sslmode=verify-full", SslMode.VerifyFull)]
+    [InlineData("postgres://h/db?sslmode=disable", SslMode.Disable)]
+    public void FromUrl_WhenUrlHasSslMode_KeepsIt(string url, SslMode mode) =>
+        Assert.Equal(mode, new NpgsqlConnectionStringBuilder(DatabaseHost.FromUrl(url)).SslMode);
+
+    [Theory]
+    [InlineData("mysql://app:pw@host/db")]
+    [InlineData("Host=localhost;Database=shop")]
+    [InlineData("localhost:5432/shop")]
+    [InlineData("")]
+    public void FromUrl_WhenNotAPostgresUrl_ThrowsClearError(string url)
+    {
+        var error = Assert.Throws<InvalidOperationException>(() => DatabaseHost.FromUrl(url));
+
+        Assert.Contains("DATABASE_URL", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ConfiguredConnectionString_WhenBothAreSet_PrefersConnectionStringsLockstep()
+    {
+        var both = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:Lockstep"] = "Host=primary;Database=a",
+            ["DATABASE_URL"] = "postgres://other/b",
+        }).Build();
+        var urlOnly = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["DATABASE_URL"] = "postgres://other/b",
+        }).Build();
+
+        Assert.Equal("Host=primary;Database=a", DatabaseHost.ConfiguredConnectionString(both));
+        Assert.Equal("other", new NpgsqlConnectionStringBuilder(DatabaseHost.ConfiguredConnectionString(urlOnly)).Host);
+        Assert.Null(DatabaseHost.ConfiguredConnectionString(new ConfigurationBuilder().Build()));
+    }
+}
