@@ -9,6 +9,7 @@ using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration.Memory;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Lockstep.Platform;
 
@@ -33,6 +34,7 @@ public static class PlatformModule
         });
         // Core authentication only: the full AddAuthentication would also set up data protection keys on disk.
         services.AddWebEncoders();
+        services.TryAddSingleton(TimeProvider.System);
         services.AddAuthenticationCore(o => o.DefaultScheme = BearerTokenHandler.SchemeName);
         new AuthenticationBuilder(services)
             .AddScheme<AuthenticationSchemeOptions, BearerTokenHandler>(BearerTokenHandler.SchemeName, null);
@@ -48,6 +50,14 @@ public static class PlatformModule
         services.AddHealthChecks().AddCheck<DatabaseReadyCheck>("database", tags: ["ready"]);
         // Lowest-precedence defaults: appsettings, environment and arguments override them.
         builder.Configuration.Sources.Insert(0, new MemoryConfigurationSource { InitialData = LoggingDefaults });
+        if (builder.Configuration["Logging:Console:FormatterName"] is null or "simple")
+        {
+            builder.Logging.AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.TimestampFormat = "HH:mm:ss ";
+            });
+        }
         services.AddOpenApi(OpenApiDocument.Configure);
         return builder;
     }
@@ -86,8 +96,6 @@ public static class PlatformModule
         ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning",
         // A failed start is printed by the command line in one sentence; the host's copy is a stack trace.
         ["Logging:LogLevel:Microsoft.Extensions.Hosting.Internal.Host"] = "Critical",
-        ["Logging:Console:FormatterOptions:SingleLine"] = "true",
-        ["Logging:Console:FormatterOptions:TimestampFormat"] = "HH:mm:ss ",
     };
 
     private static long MaxRequestBodyBytes(IConfiguration configuration) =>

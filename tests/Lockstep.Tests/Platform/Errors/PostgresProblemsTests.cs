@@ -136,6 +136,7 @@ public sealed class PostgresProblemsTests(ScratchDatabaseFixture db) : IClassFix
         var error = await FailAsync($"""
             insert into platform.workspaces (id, name, created_by) values ('{workspace}', 'Studio', '{owner}');
             insert into platform.members (workspace_id, user_id, role) values ('{workspace}', '{owner}', 'owner');
+            set constraints platform.workspace_keeps_owner immediate; -- deferred to commit otherwise
             update platform.members set role = 'member' where workspace_id = '{workspace}';
             """);
 

@@ -1,0 +1,132 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using Lockstep.Platform.Auth;
+using Lockstep.Tests.Platform.Database;
+
+namespace Lockstep.Tests.Platform;
+
+/// <summary>
+/// The real program, as a new user runs it: <c>lockstep serve</c> with no database configured starts the
+/// embedded cluster, answers ready, serves an authenticated call, stops everything on Ctrl-C (SIGINT)
+/// and finds its data again on the next start.
+/// </summary>
+public sealed class ServeProcessTests
+{
+    [Fact]
+    public async Task Serve_WhenNoDatabaseIsConfigured_RunsOnTheEmbeddedClusterAndStopsItOnCtrlC()
+    {
+        await using var folder = new ClusterFolder();
+        var user = Guid.NewGuid();
+
+        Guid workspace;
+        using (var first = await ServeAsync(folder.Path))
+        {
+            var created = await first.Client(user).PostAsJsonAsync("/api/workspaces", new { name = "Served" });
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+            workspace = (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("workspace_id").GetGuid();
+            Assert.Equal(0, await first.InterruptAsync());
+        }
+        Assert.Empty(folder.Processes());
+
+        using var second = await ServeAsync(folder.Path);
+        var listed = await second.Client(user).GetFromJsonAsync<JsonElement>("/api/workspaces");
+        Assert.Equal(workspace, Assert.Single(listed.EnumerateArray()).GetProperty("workspace_id").GetGuid());
+        Assert.Equal(0, await second.InterruptAsync());
+        Assert.Empty(folder.Processes());
+    }
+
+    private static async Task<ServedProcess> ServeAsync(string dataDir)
+    {
+        var port = FreePort();
+        var start = new ProcessStartInfo("dotnet")
+        {
+            ArgumentList = { Path.Combine(AppContext.BaseDirectory, "lockstep.dll"), "serve", "--urls", $"http://127.0.0.1:{port}" },
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = dataDir,
+            Environment =
+            {
+                ["Lockstep__DataDir"] = dataDir,
+                ["Lockstep__Embedded__Port"] = "0",
+            },
+        };
+        var process = Process.Start(start)!;
+        var output = new StringBuilder();
+        process.OutputDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
+        process.ErrorDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+
+        var served = new ServedProcess(process, new Uri($"http://127.0.0.1:{port}"), dataDir, output);
+        using var probe = new HttpClient { BaseAddress = served.BaseAddress, Timeout = TimeSpan.FromSeconds(2) };
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline && !process.HasExited)
+        {
+            try
+            {
+                if ((await probe.GetAsync("/health/ready")).StatusCode == HttpStatusCode.OK)
+                {
+                    return served;
+                }
+            }
+            catch (HttpRequestException)
+            {
+                // not listening yet
+            }
+            await Task.Delay(100);
+        }
+        served.Dispose();
+        throw new Xunit.Sdk.XunitException($"lockstep serve never became ready:\n{output}");
+    }
+
+    private static int FreePort()
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+
+    private sealed class ServedProcess(Process process, Uri baseAddress, string dataDir, StringBuilder output) : IDisposable
+    {
+        public Uri BaseAddress => baseAddress;
+
+        /// <summary>A client with a token signed by the development secret the server generated.</summary>
+        public HttpClient Client(Guid user)
+        {
+            var secret = File.ReadAllText(Path.Combine(dataDir, "jwt-secret")).Trim();
+            var jwt = new Hs256Jwt(Encoding.UTF8.GetBytes(secret), "authenticated");
+            var client = new HttpClient { BaseAddress = baseAddress };
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", jwt.Mint(user, TimeSpan.FromMinutes(5)));
+            return client;
+        }
+
+        /// <summary>Sends SIGINT, as Ctrl-C in a terminal does, and returns the exit code.</summary>
+        public async Task<int> InterruptAsync()
+        {
+            using (var kill = Process.Start("kill", ["-INT", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+            {
+                await kill.WaitForExitAsync();
+            }
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await process.WaitForExitAsync(timeout.Token);
+            Assert.True(process.ExitCode == 0, $"exit code {process.ExitCode}:\n{output}");
+            return process.ExitCode;
+        }
+
+        public void Dispose()
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+            process.Dispose();
+        }
+    }
+}
