@@ -43,7 +43,16 @@ public sealed class DatabaseHost(IConfiguration configuration, ILogger<DatabaseH
                 BinDir = configuration["Lockstep:Embedded:BinDir"],
             });
             var started = System.Diagnostics.Stopwatch.StartNew();
-            await _embedded.StartAsync(cancellationToken);
+            try
+            {
+                await _embedded.StartAsync(cancellationToken);
+            }
+            catch
+            {
+                await _embedded.StopAsync();
+                _embedded = null;
+                throw;
+            }
             logger.LogInformation("Embedded PostgreSQL in {DataDirectory} listening on 127.0.0.1:{Port} ({Elapsed} ms)",
                 _embedded.DataDirectory, _embedded.Port, started.ElapsedMilliseconds);
             connectionString = _embedded.ConnectionString;

@@ -35,6 +35,8 @@ public sealed class EmbeddedPostgres
     private readonly string _clusterRoot;
     private readonly string _pgData;
     private readonly string _passwordFile;
+    private readonly string _lockFile;
+    private FileStream? _ownership;
     private readonly bool _asPostgresUser = Environment.IsPrivilegedProcess;
 
     public EmbeddedPostgres(EmbeddedPostgresOptions options)
@@ -45,6 +47,7 @@ public sealed class EmbeddedPostgres
         _clusterRoot = Path.Combine(root, "postgres");
         _pgData = Path.Combine(_clusterRoot, "data");
         _passwordFile = Path.Combine(root, "postgres-password");
+        _lockFile = Path.Combine(root, "postgres.lock");
     }
 
     public int Port { get; private set; }
@@ -56,6 +59,7 @@ public sealed class EmbeddedPostgres
     /// <summary>Creates the cluster if needed, recovers from a crashed earlier run and starts it.</summary>
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
+        TakeOwnership();
         if (!File.Exists(Path.Combine(_pgData, "PG_VERSION")))
         {
             await InitAsync(cancellationToken);
@@ -98,9 +102,38 @@ public sealed class EmbeddedPostgres
     /// <summary>Stops the cluster (fast shutdown: open transactions are rolled back, nothing is lost).</summary>
     public async Task StopAsync()
     {
+        if (_ownership is null)
+        {
+            return; // never started, or the cluster belongs to another process
+        }
         if (File.Exists(Path.Combine(_pgData, "postmaster.pid")))
         {
             await RunAsync("pg_ctl", ["stop", "-w", "-t", "60", "-m", "fast", "-D", _pgData], CancellationToken.None);
+        }
+        await _ownership.DisposeAsync();
+        _ownership = null;
+    }
+
+    /// <summary>
+    /// An exclusive lock on a file beside the cluster, held while this process runs it. The kernel drops it
+    /// when the process dies, so a postmaster found running without it is a leftover of a crashed run,
+    /// never the cluster of a live sibling process.
+    /// </summary>
+    private void TakeOwnership()
+    {
+        if (_ownership is not null)
+        {
+            return;
+        }
+        Directory.CreateDirectory(Path.GetDirectoryName(_lockFile)!);
+        try
+        {
+            _ownership = new FileStream(_lockFile, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException)
+        {
+            throw new EmbeddedPostgresException(
+                $"Another Lockstep process is running the embedded PostgreSQL in {Path.GetDirectoryName(_lockFile)}; stop it or set Lockstep:DataDir to another folder.");
         }
     }
 

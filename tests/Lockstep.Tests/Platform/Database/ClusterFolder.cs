@@ -64,6 +64,24 @@ internal sealed class ClusterFolder : IAsyncDisposable
     public int PostmasterPid(EmbeddedPostgres cluster) =>
         int.Parse(File.ReadLines(System.IO.Path.Combine(cluster.DataDirectory, "postmaster.pid")).First(), System.Globalization.CultureInfo.InvariantCulture);
 
+    /// <summary>
+    /// Starts the folder's (already created) cluster with pg_ctl directly, as a killed Lockstep leaves it:
+    /// a postmaster running with nobody holding the ownership lock.
+    /// </summary>
+    public async Task StartOwnerlessPostmasterAsync(EmbeddedPostgres cluster, int port)
+    {
+        var pgCtl = System.IO.Path.Combine(PostgresBinaries.Find(null), "pg_ctl");
+        var start = new System.Diagnostics.ProcessStartInfo("runuser")
+        {
+            ArgumentList = { "-u", "postgres", "--", pgCtl, "start", "-w", "-D", cluster.DataDirectory, "-l", System.IO.Path.Combine(Path, "postgres", "ownerless.log"),
+                "-o", $"-c port={port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''" },
+            RedirectStandardOutput = true,
+        };
+        using var process = System.Diagnostics.Process.Start(start)!;
+        await process.WaitForExitAsync();
+        Assert.Equal(0, process.ExitCode);
+    }
+
     public static int FreePort()
     {
         var listener = new TcpListener(IPAddress.Loopback, 0);

@@ -52,12 +52,38 @@ public sealed class EmbeddedPostgresTests
     }
 
     [Fact]
+    public async Task StartAsync_WhenAnotherProcessRunsTheClusterInThatFolder_RefusesAndLeavesItRunning()
+    {
+        await using var folder = new ClusterFolder();
+        var running = folder.Cluster();
+        await running.StartAsync();
+        try
+        {
+            var pid = folder.PostmasterPid(running);
+
+            var e = await Assert.ThrowsAsync<EmbeddedPostgresException>(() => folder.Cluster().StartAsync());
+
+            Assert.Contains("Another Lockstep process", e.Message, StringComparison.Ordinal);
+            Assert.Equal(pid, folder.PostmasterPid(running));
+            await using var connection = new NpgsqlConnection(running.ConnectionString);
+            await connection.OpenAsync();
+        }
+        finally
+        {
+            NpgsqlConnection.ClearAllPools();
+            await running.StopAsync();
+        }
+    }
+
+    [Fact]
     public async Task StartAsync_WhenKilledRunLeftItsPostmasterRunning_StopsItAndStartsOnTheSamePort()
     {
         await using var folder = new ClusterFolder();
         var port = ClusterFolder.FreePort();
         var killedRun = folder.Cluster(port);
         await killedRun.StartAsync();
+        await killedRun.StopAsync();
+        await folder.StartOwnerlessPostmasterAsync(killedRun, port);
         var leftover = folder.PostmasterPid(killedRun);
 
         var next = folder.Cluster(port);
@@ -96,6 +122,7 @@ public sealed class EmbeddedPostgresTests
             process.Kill();
         }
         await WaitUntilAsync(() => folder.Processes().Count == 0);
+        await crashed.StopAsync(); // the crashed Lockstep process is gone too: its ownership lock is released
         // After a reboot the stale file's pid often belongs to some other live process: here, this one.
         var pidFile = Path.Combine(crashed.DataDirectory, "postmaster.pid");
         var lines = await File.ReadAllLinesAsync(pidFile);
