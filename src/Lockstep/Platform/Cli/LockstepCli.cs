@@ -6,10 +6,10 @@ using Lockstep.Platform.Database;
 
 namespace Lockstep.Platform.Cli;
 
-/// <summary>The <c>lockstep</c> command line: <c>serve</c>, <c>migrate</c>, <c>token</c>.</summary>
+/// <summary>The <c>lockstep</c> command line: <c>serve</c>, <c>migrate</c>, <c>token</c>, and the modules' commands.</summary>
 public static partial class LockstepCli
 {
-    public static async Task<int> RunAsync(string[] args, Func<string[], WebApplication> createServer)
+    public static async Task<int> RunAsync(string[] args, Func<string[], WebApplication> createServer, params Command[] moduleCommands)
     {
         // Hosting tools (and WebApplicationFactory) start the program with --key=value settings only.
         if (args.Length > 0 && args[0].StartsWith("--", StringComparison.Ordinal) && args[0] is not ("--help" or "--version"))
@@ -21,6 +21,10 @@ public static partial class LockstepCli
         root.Subcommands.Add(ServeCommand(createServer));
         root.Subcommands.Add(MigrateCommand());
         root.Subcommands.Add(TokenCommand());
+        foreach (var command in moduleCommands)
+        {
+            root.Subcommands.Add(command);
+        }
         try
         {
             // Our own handler below prints known failures as one sentence instead of a stack trace.
@@ -64,16 +68,25 @@ public static partial class LockstepCli
     private static Command MigrateCommand()
     {
         var migrate = new Command("migrate", "Apply pending migrations from db/migrations and exit");
-        migrate.SetAction(async (_, cancellationToken) =>
+        migrate.SetAction((_, cancellationToken) => WithDatabaseAsync((_, _) =>
         {
-            var configuration = Configuration();
-            using var loggerFactory = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true));
-            await using var database = new DatabaseHost(configuration, loggerFactory.CreateLogger<DatabaseHost>());
-            await database.StartAsync(cancellationToken);
             Console.WriteLine($"Database is at migration {Migration.BuiltIn[^1].Name} ({Migration.BuiltIn.Count} migrations).");
-            return 0;
-        });
+            return Task.FromResult(0);
+        }, cancellationToken));
         return migrate;
+    }
+
+    /// <summary>
+    /// Runs a command against the database the server would use (starting the embedded cluster and
+    /// migrating when needed, stopping it afterwards): for module commands such as one-off passes.
+    /// </summary>
+    public static async Task<int> WithDatabaseAsync(Func<DatabaseHost, CancellationToken, Task<int>> action, CancellationToken cancellationToken)
+    {
+        var configuration = Configuration();
+        using var loggerFactory = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true));
+        await using var database = new DatabaseHost(configuration, loggerFactory.CreateLogger<DatabaseHost>());
+        await database.StartAsync(cancellationToken);
+        return await action(database, cancellationToken);
     }
 
     private static Command TokenCommand()

@@ -24,6 +24,10 @@ namespace Lockstep.Platform.Http;
 [JsonSerializable(typeof(Microsoft.AspNetCore.Http.HttpValidationProblemDetails))]
 public sealed partial class ApiJson : JsonSerializerContext
 {
+    /// <summary>Adds a module's own source-generated context (declared with the same options as this one).</summary>
+    public static void Add(IServiceCollection services, JsonSerializerContext context) =>
+        services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Add(context));
+
     public static void Configure(JsonSerializerOptions options)
     {
         options.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
