@@ -1,0 +1,109 @@
+using System.Text.Json.Serialization;
+using Lockstep.Platform.Database;
+using Lockstep.Platform.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace Lockstep.Sessions;
+
+public static class BookingEndpoints
+{
+    public static IEndpointRouteBuilder MapBookings(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api").WithTags("Bookings").RequireAuthorization();
+
+        api.MapGet("/clients/{clientId}/bookings", ListBookings).WithName("ListClientBookings")
+            .WithSummary("A client's bookings by start time (list_client_bookings)");
+        api.MapPost("/clients/{clientId}/bookings", CreateBooking).WithName("CreateBooking")
+            .WithSummary("Book a client, optionally against one of the client's packs (create_booking)");
+        api.MapPost("/bookings/{bookingId}/complete", CompleteBooking).WithName("CompleteBooking")
+            .WithSummary("Mark a booking completed; consumes one session of its pack exactly once (complete_booking)");
+        api.MapPost("/bookings/{bookingId}/cancel", CancelBooking).WithName("CancelBooking")
+            .WithSummary("Cancel a booking; with reinstate, gives its session back only if it consumed one (cancel_booking)");
+        api.MapPost("/bookings/{bookingId}/no-show", MarkNoShow).WithName("MarkNoShow")
+            .WithSummary("Mark a booking as a no-show; its session is forfeited once (mark_no_show)");
+        api.MapGet("/workspaces/{workspaceId}/calendar", Calendar).WithName("BookingCalendar")
+            .WithSummary("Bookings starting in [from, to) with the client's name and the pack's balance (booking_calendar)");
+        return app;
+    }
+
+    private static async Task<Results<Ok<BookingList>, ProblemHttpResult>> ListBookings(Guid clientId, HttpContext context, FunctionCaller db)
+    {
+        var outcome = await db.CallAsync(context, "select public.list_client_bookings(p_client_id => $1)::text",
+            [clientId], SessionsJson.Default.BookingList);
+        return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
+    }
+
+    private static async Task<Results<Created<BookingCreated>, ProblemHttpResult>> CreateBooking(
+        Guid clientId, CreateBookingRequest request, HttpContext context, FunctionCaller db)
+    {
+        var outcome = await db.CallAsync(context,
+            "select public.create_booking(p_client_id => $1, p_starts_at => $2, p_ends_at => $3, p_purchase_id => $4)::text",
+            [clientId, request.StartsAt.ToUniversalTime(), request.EndsAt.ToUniversalTime(), request.PurchaseId], SessionsJson.Default.BookingCreated);
+        return outcome.Succeeded
+            ? TypedResults.Created($"/api/clients/{clientId}/bookings", outcome.Value)
+            : outcome.Problem!;
+    }
+
+    private static async Task<Results<Ok<BookingChange>, ProblemHttpResult>> CompleteBooking(Guid bookingId, HttpContext context, FunctionCaller db) =>
+        await ChangeAsync(context, db, "select public.complete_booking(p_booking_id => $1)::text", [bookingId]);
+
+    private static async Task<Results<Ok<BookingChange>, ProblemHttpResult>> MarkNoShow(Guid bookingId, HttpContext context, FunctionCaller db) =>
+        await ChangeAsync(context, db, "select public.mark_no_show(p_booking_id => $1)::text", [bookingId]);
+
+    private static async Task<Results<Ok<BookingChange>, ProblemHttpResult>> CancelBooking(
+        Guid bookingId, CancelBookingRequest request, HttpContext context, FunctionCaller db) =>
+        await ChangeAsync(context, db, "select public.cancel_booking(p_booking_id => $1, p_reinstate => $2)::text", [bookingId, request.Reinstate]);
+
+    private static async Task<Results<Ok<BookingChange>, ProblemHttpResult>> ChangeAsync(
+        HttpContext context, FunctionCaller db, string sql, object?[] args)
+    {
+        var outcome = await db.CallAsync(context, sql, args, SessionsJson.Default.BookingChange);
+        return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
+    }
+
+    private static async Task<Results<Ok<Calendar>, ProblemHttpResult>> Calendar(
+        Guid workspaceId, DateTimeOffset from, DateTimeOffset to, HttpContext context, FunctionCaller db)
+    {
+        var outcome = await db.CallAsync(context, "select public.booking_calendar(p_workspace_id => $1, p_from => $2, p_to => $3)::text",
+            [workspaceId, from.ToUniversalTime(), to.ToUniversalTime()], SessionsJson.Default.Calendar);
+        return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
+    }
+}
+
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
+public sealed record CreateBookingRequest(DateTimeOffset StartsAt, DateTimeOffset EndsAt, Guid? PurchaseId = null);
+
+public sealed record BookingCreated(Guid BookingId);
+
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
+public sealed record CancelBookingRequest(bool Reinstate);
+
+public sealed record Booking(
+    Guid BookingId,
+    Guid WorkspaceId,
+    Guid ClientId,
+    Guid? PurchaseId,
+    DateTimeOffset StartsAt,
+    DateTimeOffset EndsAt,
+    string Status,
+    bool SessionConsumed);
+
+public sealed record BookingList(Booking[] Bookings);
+
+/// <summary>A booking after a change; <c>already</c> when it was in that state before (nothing changed again).</summary>
+public sealed record BookingChange(bool Already, Booking Booking, bool? Reinstated = null);
+
+public sealed record CalendarEntry(
+    Guid BookingId,
+    Guid ClientId,
+    string ClientName,
+    Guid? PurchaseId,
+    DateTimeOffset StartsAt,
+    DateTimeOffset EndsAt,
+    string Status,
+    bool SessionConsumed,
+    int? SessionsTotal,
+    int? SessionsUsed,
+    int? SessionsLeft);
+
+public sealed record Calendar(CalendarEntry[] Bookings);
