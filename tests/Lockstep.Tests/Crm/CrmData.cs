@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using System.Text.Json;
 using Lockstep.Tests.Support;
 using Npgsql;
@@ -54,5 +55,14 @@ internal static class CrmData
                 await connection.DisposeAsync();
             }
         }
+    }
+}
+
+internal static class CrmHttp
+{
+    public static async Task<Guid> WorkspaceAsync(this ServerFixture server, Guid owner)
+    {
+        var created = await server.Client(owner).PostAsJsonAsync("/api/workspaces", new { name = "CRM test" });
+        return (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("workspace_id").GetGuid();
     }
 }
