@@ -531,12 +531,12 @@ begin
         returning id into v_contact_id;
         if v_contact_id is not null then
           v_created := v_created + 1;
-          v_outcomes := v_outcomes || jsonb_build_object('row', v_index, 'outcome', 'created', 'contact_id', v_contact_id);
+          v_outcomes[v_index] := jsonb_build_object('row', v_index, 'outcome', 'created', 'contact_id', v_contact_id);
         else
           select c.id into v_contact_id from crm.contacts c
           where c.workspace_id = p_workspace_id and c.phone_e164 = crm.normalize_phone(v_phone);
           v_existing := v_existing + 1;
-          v_outcomes := v_outcomes || jsonb_build_object('row', v_index, 'outcome', 'existing', 'contact_id', v_contact_id);
+          v_outcomes[v_index] := jsonb_build_object('row', v_index, 'outcome', 'existing', 'contact_id', v_contact_id);
         end if;
       exception when integrity_constraint_violation or data_exception then
         v_refusal := platform.refusal('invalid_row', 'The row breaks a rule of the data: ' || sqlerrm);
@@ -545,7 +545,7 @@ begin
 
     if v_refusal is not null then
       v_rejected := v_rejected + 1;
-      v_outcomes := v_outcomes || jsonb_build_object('row', v_index, 'outcome', 'rejected',
+      v_outcomes[v_index] := jsonb_build_object('row', v_index, 'outcome', 'rejected',
         'code', v_refusal ->> 'code', 'error', v_refusal ->> 'error');
     end if;
   end loop;
