@@ -373,7 +373,7 @@ grant execute on function public.set_primary_contact(uuid, uuid, uuid) to public
  * list_clients(p_workspace_id, p_search, p_limit, p_offset) → {success, total, clients: [{client_id, name,
  * notes, created_at, primary_contact}]}: clients by name, paged. p_search matches the client's name
  * (case-insensitive substring) or, when it holds 3 or more digits, the digits of any of its contacts'
- * normalised phones, so '555 010' finds '+1 (555) 010-0199'. Members only.
+ * normalised phones, so '555 010' and '001 555' find '+1 (555) 010-0199'. Members only.
  * Refusals: workspace_not_found, invalid_paging.
  */
 create or replace function public.list_clients(
@@ -398,6 +398,9 @@ begin
   end if;
   if p_limit is null or p_limit not between 1 and 500 or p_offset is null or p_offset < 0 then
     return platform.refusal('invalid_paging', 'limit is 1 to 500 and offset is 0 or more');
+  end if;
+  if btrim(p_search) ~ '^00' then
+    v_digits := substr(v_digits, 3); -- the international prefix, as crm.normalize_phone reads it
   end if;
   if length(v_digits) < 3 then
     v_digits := null;

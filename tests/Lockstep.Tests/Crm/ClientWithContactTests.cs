@@ -224,10 +224,12 @@ public sealed class ClientWithContactTests(DatabaseFixture db) : IClassFixture<D
         await db.CreateClientAsync(user, workspace, "Beta", "Bob", "+44 20 7946 0000");
 
         var byPhone = await db.CallAsync(user, "select public.list_clients($1, '555.010')::text", workspace);
+        var byPrefix = await db.CallAsync(user, "select public.list_clients($1, '0044 20')::text", workspace);
         var byName = await db.CallAsync(user, "select public.list_clients($1, 'bet')::text", workspace);
         var paged = await db.CallAsync(user, "select public.list_clients($1, null, 1, 1)::text", workspace);
 
         Assert.Equal("Acme", Assert.Single(byPhone.GetProperty("clients").EnumerateArray()).GetProperty("name").GetString());
+        Assert.Equal("Beta", Assert.Single(byPrefix.GetProperty("clients").EnumerateArray()).GetProperty("name").GetString());
         Assert.Equal("Beta", Assert.Single(byName.GetProperty("clients").EnumerateArray()).GetProperty("name").GetString());
         Assert.Equal(2, paged.GetProperty("total").GetInt32());
         Assert.Equal("Beta", Assert.Single(paged.GetProperty("clients").EnumerateArray()).GetProperty("name").GetString());

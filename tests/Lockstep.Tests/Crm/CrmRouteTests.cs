@@ -237,6 +237,24 @@ public sealed class CrmRouteTests(ServerFixture server) : IClassFixture<ServerFi
     }
 
     [Fact]
+    public async Task Rpc_CreateClientWithContact_WhenThePhoneIsTaken_ReturnsTheRefusalWithTheExistingContact()
+    {
+        var setup = await WorkspaceWithClientAsync();
+        var client = server.Client(setup.Owner);
+
+        var response = await client.PostAsync("/rest/v1/rpc/create_client_with_contact", Http.Json(
+            $$"""{"p_workspace_id": "{{setup.Workspace}}", "p_client_name": "Other", "p_contact_name": "Bob", "p_contact_phone": "+1 555 010 0199"}"""));
+        var imported = await client.PostAsync("/rest/v1/rpc/import_contacts", Http.Json(
+            $$"""{"p_workspace_id": "{{setup.Workspace}}", "p_rows": [{"name": "Jo", "phone": "+442079460001"}]}"""));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var body = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal("phone_taken", body.GetProperty("code").GetString());
+        Assert.Equal(setup.ContactId, body.GetProperty("contact_id").GetGuid());
+        Assert.Equal(1, (await imported.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("created").GetInt32());
+    }
+
+    [Fact]
     public async Task OpenApiDocument_ListsTheCrmOperations()
     {
         var document = await server.Client().GetStringAsync("/openapi/v1.json");
