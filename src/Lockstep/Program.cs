@@ -1,17 +1,20 @@
+using Lockstep.Crm;
 using Lockstep.Platform;
 using Lockstep.Platform.Cli;
 using Lockstep.Sessions;
 
-return await LockstepCli.RunAsync(args, CreateServer, SessionsModule.BookingsCommand());
+return await LockstepCli.RunAsync(args, CreateServer, CrmModule.ContactsCommand(), SessionsModule.BookingsCommand());
 
 static WebApplication CreateServer(string[] args)
 {
     var builder = WebApplication.CreateBuilder(args);
     builder.AddPlatform();
+    builder.AddCrm();
     builder.AddSessions();
 
     var app = builder.Build();
     app.MapPlatform();
+    app.MapCrm();
     app.MapSessions();
     return app;
 }
