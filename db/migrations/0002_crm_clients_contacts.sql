@@ -60,6 +60,9 @@ create table crm.contacts (
 -- At most one primary contact per client: the index, not application logic, makes a second one impossible.
 create unique index contacts_one_primary_per_client on crm.contacts (workspace_id, client_id) where is_primary;
 create index contacts_client_idx on crm.contacts (workspace_id, client_id);
+-- The seed-compatible functions find a client or contact by id alone (id-only signatures).
+create index clients_id_idx on crm.clients (id);
+create index contacts_id_idx on crm.contacts (id);
 
 /*
  * crm.upsert_contact(workspace, phone, name) → {success, contact_id, created}: find-or-create by the
