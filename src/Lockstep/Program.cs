@@ -1,3 +1,4 @@
+using Lockstep.Leads;
 using Lockstep.Platform;
 using Lockstep.Platform.Cli;
 
@@ -7,9 +8,11 @@ static WebApplication CreateServer(string[] args)
 {
     var builder = WebApplication.CreateBuilder(args);
     builder.AddPlatform();
+    builder.AddLeads();
 
     var app = builder.Build();
     app.MapPlatform();
+    app.MapLeads();
     return app;
 }
 
