@@ -647,7 +647,8 @@ as $$
 declare
   v_message_id uuid;
 begin
-  update leads.outbox o set done_at = now(), claimed_until = null, last_error = null
+  -- last_error stays: the history of a retried send is worth keeping.
+  update leads.outbox o set done_at = now(), claimed_until = null
   where o.workspace_id = p_workspace_id and o.id = p_outbox_id and o.done_at is null
   returning o.message_id into v_message_id;
   if v_message_id is null then
