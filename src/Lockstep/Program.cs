@@ -2,7 +2,7 @@ using Lockstep.Leads;
 using Lockstep.Platform;
 using Lockstep.Platform.Cli;
 
-return await LockstepCli.RunAsync(args, CreateServer);
+return await LockstepCli.RunAsync(args, CreateServer, WhatsAppBenchCommand.Create(CreateServer));
 
 static WebApplication CreateServer(string[] args)
 {
