@@ -149,4 +149,16 @@ public sealed class WhatsAppWebhookTests(LeadsServerFixture server) : IClassFixt
 
         await Http.AssertProblemAsync(response, HttpStatusCode.BadRequest, "invalid_json");
     }
+
+    [Theory]
+    [InlineData("ingest_whatsapp")]
+    [InlineData("claim_outbox")]
+    public async Task Rpc_WhenAClientCallsAServerOnlyFunction_ItIsNotFound(string function)
+    {
+        using var client = server.Client(Guid.NewGuid());
+
+        var response = await client.PostAsync($"/rest/v1/rpc/{function}", Http.Json("""{"p_payload":{}}"""));
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+    }
 }
