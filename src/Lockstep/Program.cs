@@ -1,20 +1,24 @@
 using Lockstep.Crm;
+using Lockstep.Leads;
 using Lockstep.Platform;
 using Lockstep.Platform.Cli;
 using Lockstep.Sessions;
 
-return await LockstepCli.RunAsync(args, CreateServer, CrmModule.ContactsCommand(), SessionsModule.BookingsCommand());
+return await LockstepCli.RunAsync(args, CreateServer,
+    CrmModule.ContactsCommand(), SessionsModule.BookingsCommand(), WhatsAppBenchCommand.Create(CreateServer));
 
 static WebApplication CreateServer(string[] args)
 {
     var builder = WebApplication.CreateBuilder(args);
     builder.AddPlatform();
     builder.AddCrm();
+    builder.AddLeads();
     builder.AddSessions();
 
     var app = builder.Build();
     app.MapPlatform();
     app.MapCrm();
+    app.MapLeads();
     app.MapSessions();
     return app;
 }

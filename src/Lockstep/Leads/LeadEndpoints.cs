@@ -1,0 +1,133 @@
+using System.Text.Json.Serialization;
+using Lockstep.Platform.Database;
+using Lockstep.Platform.Errors;
+using Lockstep.Platform.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Npgsql;
+
+namespace Lockstep.Leads;
+
+public static class LeadEndpoints
+{
+    public const int MaxBatchRows = 100;
+
+    private const string CreateLeadSql = """
+        select public.create_lead_with_conversation(p_workspace_id => $1, p_customer_phone => $2, p_customer_name => $3,
+          p_lead_type => $4, p_details => $5, p_conversation_status => $6, p_lead_status => $7)::text
+        """;
+
+    public static IEndpointRouteBuilder MapLeadEndpoints(this IEndpointRouteBuilder app)
+    {
+        var workspace = app.MapGroup("/api/workspaces/{workspaceId}").WithTags("Leads").RequireAuthorization();
+
+        workspace.MapPost("/leads", CreateLead).WithName("CreateLead")
+            .WithSummary("Create a lead and its conversation together; the contact is found or created by phone (create_lead_with_conversation)");
+        workspace.MapPost("/leads:batch", CreateLeadsBatch).WithName("CreateLeadsBatch")
+            .WithSummary($"Create up to {MaxBatchRows} leads; each row is atomic on its own and gets its own outcome");
+        workspace.MapGet("/leads", ListLeads).WithName("ListLeads")
+            .WithSummary("Leads of a workspace, newest first (list_leads)");
+        workspace.MapGet("/conversations", ListConversations).WithName("ListConversations")
+            .WithSummary("Conversations of a workspace, most recent activity first (list_conversations)");
+        workspace.MapGet("/conversations/{conversationId}/messages", ListMessages).WithName("ListMessages")
+            .WithSummary("Messages of a conversation, oldest first (list_messages)");
+        return app;
+    }
+
+    private static async Task<Results<Created<LeadCreated>, ProblemHttpResult>> CreateLead(
+        Guid workspaceId, CreateLeadRequest request, HttpContext context, FunctionCaller db)
+    {
+        var outcome = await db.CallAsync(context, CreateLeadSql, Args(workspaceId, request), LeadsJson.Default.LeadCreated);
+        return outcome.Succeeded
+            ? TypedResults.Created($"/api/workspaces/{workspaceId}/leads/{outcome.Value!.LeadId}", outcome.Value)
+            : outcome.Problem!;
+    }
+
+    private static async Task<Results<Ok<LeadsBatchResult>, ProblemHttpResult>> CreateLeadsBatch(
+        Guid workspaceId, CreateLeadsBatchRequest request, HttpContext context, FunctionCaller db)
+    {
+        if (request.Leads.Length is 0 or > MaxBatchRows)
+        {
+            return Problems.Problem(400, "invalid_batch_size", $"A batch has 1 to {MaxBatchRows} leads", "leads");
+        }
+        var results = new List<LeadBatchRow>(request.Leads.Length);
+        for (var i = 0; i < request.Leads.Length; i++)
+        {
+            // One call per row: each row is its own transaction, so a bad row never undoes the others.
+            try
+            {
+                var outcome = await db.CallAsync(context, CreateLeadSql, Args(workspaceId, request.Leads[i]), LeadsJson.Default.LeadCreated);
+                results.Add(outcome.Succeeded
+                    ? new LeadBatchRow(i, true, outcome.Value!.LeadId, outcome.Value.ConversationId)
+                    : new LeadBatchRow(i, false, Code: CodeOf(outcome.Problem!), Error: outcome.Problem!.ProblemDetails.Detail));
+            }
+            catch (PostgresException e)
+            {
+                var problem = Problems.FromPostgres(e);
+                results.Add(new LeadBatchRow(i, false, Code: CodeOf(problem), Error: problem.ProblemDetails.Detail));
+            }
+        }
+        if (results.All(r => !r.Success) && results.All(r => r.Code == "workspace_not_found"))
+        {
+            return Problems.Refusal("workspace_not_found", "Workspace not found");
+        }
+        return TypedResults.Ok(new LeadsBatchResult(results.Count(r => r.Success), results.Count(r => !r.Success), [.. results]));
+    }
+
+    private static async Task<Results<Ok<LeadList>, ProblemHttpResult>> ListLeads(
+        Guid workspaceId, string? status, int? limit, HttpContext context, FunctionCaller db)
+    {
+        var outcome = await db.CallAsync(context, "select public.list_leads(p_workspace_id => $1, p_status => $2, p_limit => $3)::text",
+            [workspaceId, status, limit ?? 100], LeadsJson.Default.LeadList);
+        return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
+    }
+
+    private static async Task<Results<Ok<ConversationList>, ProblemHttpResult>> ListConversations(
+        Guid workspaceId, string? status, int? limit, HttpContext context, FunctionCaller db)
+    {
+        var outcome = await db.CallAsync(context, "select public.list_conversations(p_workspace_id => $1, p_status => $2, p_limit => $3)::text",
+            [workspaceId, status, limit ?? 100], LeadsJson.Default.ConversationList);
+        return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
+    }
+
+    private static async Task<Results<Ok<MessageList>, ProblemHttpResult>> ListMessages(
+        Guid workspaceId, Guid conversationId, int? limit, HttpContext context, FunctionCaller db)
+    {
+        var outcome = await db.CallAsync(context, "select public.list_messages(p_workspace_id => $1, p_conversation_id => $2, p_limit => $3)::text",
+            [workspaceId, conversationId, limit ?? 500], LeadsJson.Default.MessageList);
+        return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
+    }
+
+    private static object?[] Args(Guid workspaceId, CreateLeadRequest r) =>
+        [workspaceId, r.CustomerPhone, r.CustomerName, r.Type, r.Details, r.ConversationStatus ?? "active", r.Status ?? "new"];
+
+    private static string CodeOf(ProblemHttpResult problem) =>
+        problem.ProblemDetails.Extensions.TryGetValue("code", out var code) ? code?.ToString() ?? "refused" : "refused";
+}
+
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
+public sealed record CreateLeadRequest(
+    string CustomerPhone, string CustomerName, string Type, string? Details = null,
+    string? ConversationStatus = "active", string? Status = "new");
+
+public sealed record LeadCreated(Guid LeadId, Guid ConversationId);
+
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
+public sealed record CreateLeadsBatchRequest(CreateLeadRequest[] Leads);
+
+public sealed record LeadBatchRow(int Index, bool Success, Guid? LeadId = null, Guid? ConversationId = null, string? Code = null, string? Error = null);
+
+public sealed record LeadsBatchResult(int Created, int Failed, LeadBatchRow[] Results);
+
+public sealed record Lead(Guid LeadId, Guid ContactId, string Type, string Status, string? Details, string Source,
+    Guid? CreatedBy, Guid? AssignedTo, DateTimeOffset CreatedAt);
+
+public sealed record LeadList(Lead[] Leads);
+
+public sealed record Conversation(Guid ConversationId, Guid ContactId, Guid? LeadId, string Status, DateTimeOffset CreatedAt, DateTimeOffset? LastMessageAt);
+
+public sealed record ConversationList(Conversation[] Conversations);
+
+public sealed record Message(Guid MessageId, string Direction, string Body, string Status, string? Error, string? WaMessageId,
+    DateTimeOffset CreatedAt, DateTimeOffset? SentAt, DateTimeOffset? DeliveredAt, DateTimeOffset? ReadAt);
+
+public sealed record MessageList(Message[] Messages);

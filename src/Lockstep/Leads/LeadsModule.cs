@@ -1,0 +1,61 @@
+using Lockstep.Platform.Errors;
+using Lockstep.Platform.Http;
+
+namespace Lockstep.Leads;
+
+/// <summary>Leads: leads and their WhatsApp conversations, the signed webhook in, the outbox worker out.</summary>
+public static class LeadsModule
+{
+    public static WebApplicationBuilder AddLeads(this WebApplicationBuilder builder)
+    {
+        ApiJson.Add(builder.Services, LeadsJson.Default);
+        Problems.AddConflictCodes("phone_number_taken");
+        builder.Services.AddSingleton(sp => WhatsAppOptions.From(sp.GetRequiredService<IConfiguration>()));
+        builder.Services.AddSingleton<WhatsAppOutboxWorker>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<WhatsAppOutboxWorker>());
+        return builder;
+    }
+
+    public static WebApplication MapLeads(this WebApplication app)
+    {
+        app.MapLeadEndpoints();
+        app.MapWhatsAppEndpoints();
+        app.MapWhatsAppWebhook();
+        return app;
+    }
+}
+
+/// <summary>
+/// WhatsApp settings: <c>Lockstep:WhatsApp:*</c> (Meta's app secret, verify token, Cloud API base URL)
+/// and <c>Lockstep:Leads:Outbox:*</c> (the delivery worker).
+/// </summary>
+public sealed record WhatsAppOptions(
+    string? AppSecret,
+    string? VerifyToken,
+    Uri ApiBaseUrl,
+    bool OutboxEnabled,
+    TimeSpan PollInterval,
+    int BatchSize,
+    TimeSpan SendTimeout,
+    TimeSpan RetryBaseDelay,
+    TimeSpan RetryMaxDelay,
+    int MaxAttempts)
+{
+    public static WhatsAppOptions From(IConfiguration configuration)
+    {
+        var baseUrl = configuration["Lockstep:WhatsApp:ApiBaseUrl"] is { Length: > 0 } url ? url : "https://graph.facebook.com/v21.0";
+        return new WhatsAppOptions(
+            NullIfEmpty(configuration["Lockstep:WhatsApp:AppSecret"]),
+            NullIfEmpty(configuration["Lockstep:WhatsApp:VerifyToken"]),
+            new Uri(baseUrl.TrimEnd('/') + "/"),
+            configuration.GetValue("Lockstep:Leads:Outbox:Enabled", true),
+            TimeSpan.FromMilliseconds(configuration.GetValue("Lockstep:Leads:Outbox:PollIntervalMs", 1000)),
+            configuration.GetValue("Lockstep:Leads:Outbox:BatchSize", 20),
+            TimeSpan.FromMilliseconds(configuration.GetValue("Lockstep:Leads:Outbox:SendTimeoutMs", 15000)),
+            TimeSpan.FromMilliseconds(configuration.GetValue("Lockstep:Leads:Outbox:RetryBaseDelayMs", 2000)),
+            TimeSpan.FromMilliseconds(configuration.GetValue("Lockstep:Leads:Outbox:RetryMaxDelayMs", 300000)),
+            configuration.GetValue("Lockstep:Leads:Outbox:MaxAttempts", 10));
+    }
+
+    private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
+}

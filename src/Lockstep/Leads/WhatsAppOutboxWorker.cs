@@ -1,0 +1,214 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Lockstep.Platform.Database;
+using Npgsql;
+
+namespace Lockstep.Leads;
+
+/// <summary>
+/// Sends queued WhatsApp messages through the Cloud API. Rows are claimed with FOR UPDATE SKIP LOCKED
+/// and a lease longer than one send, so several server instances never send one message twice.
+/// 5xx, 408, 429, timeouts and network errors are retried with exponential backoff up to MaxAttempts;
+/// any other 4xx gives up at once and marks the message failed with the API's reason.
+/// The access token goes into the Authorization header only; it is never logged.
+/// </summary>
+public sealed class WhatsAppOutboxWorker(DatabaseHost database, WhatsAppOptions options, ILogger<WhatsAppOutboxWorker> logger)
+    : BackgroundService
+{
+    private readonly HttpClient _http = new(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) })
+    {
+        Timeout = Timeout.InfiniteTimeSpan,
+    };
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (!options.OutboxEnabled)
+        {
+            return;
+        }
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            var sent = 0;
+            try
+            {
+                sent = await RunOnceAsync(stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                logger.LogError(e, "WhatsApp outbox pass failed; retrying after the poll interval");
+            }
+            if (sent < options.BatchSize)
+            {
+                try
+                {
+                    await Task.Delay(options.PollInterval, stoppingToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// <summary>Claims due rows once and tries each; returns how many were claimed.</summary>
+    public async Task<int> RunOnceAsync(CancellationToken cancellationToken)
+    {
+        NpgsqlDataSource dataSource;
+        try
+        {
+            dataSource = database.DataSource;
+        }
+        catch (InvalidOperationException)
+        {
+            return 0; // the database host has not started yet
+        }
+
+        OutboxClaim[] claims;
+        await using (var claim = dataSource.CreateCommand("select leads.claim_outbox($1, $2)::text"))
+        {
+            claim.Parameters.Add(new NpgsqlParameter { Value = options.BatchSize });
+            // The lease outlives the longest send, so a row is never claimed again while its send is in flight.
+            claim.Parameters.Add(new NpgsqlParameter { Value = options.SendTimeout * 4 + TimeSpan.FromSeconds(30) });
+            var json = (string)(await claim.ExecuteScalarAsync(cancellationToken))!;
+            claims = JsonSerializer.Deserialize(json, LeadsJson.Default.OutboxClaimArray)!;
+        }
+        foreach (var item in claims)
+        {
+            await DeliverAsync(dataSource, item, cancellationToken);
+        }
+        return claims.Length;
+    }
+
+    private async Task DeliverAsync(NpgsqlDataSource dataSource, OutboxClaim item, CancellationToken cancellationToken)
+    {
+        if (item.PhoneNumberId is null || item.AccessToken is null)
+        {
+            await FailAsync(dataSource, item, "whatsapp_not_connected: the workspace has no WhatsApp connection", retry: false, cancellationToken);
+            return;
+        }
+
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(options.ApiBaseUrl, $"{Uri.EscapeDataString(item.PhoneNumberId)}/messages"))
+        {
+            Content = JsonContent.Create(
+                new CloudTextMessage("whatsapp", item.Recipient.TrimStart('+'), "text", new CloudText(item.Body)),
+                LeadsJson.Default.CloudTextMessage),
+        };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", item.AccessToken);
+
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(options.SendTimeout);
+        HttpResponseMessage response;
+        string text;
+        try
+        {
+            response = await _http.SendAsync(request, timeout.Token);
+            text = await response.Content.ReadAsStringAsync(timeout.Token);
+        }
+        catch (Exception e) when (e is HttpRequestException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            var reason = e is OperationCanceledException ? $"timeout after {options.SendTimeout.TotalMilliseconds:0} ms" : $"network error: {e.Message}";
+            await FailAsync(dataSource, item, reason, retry: true, cancellationToken);
+            return;
+        }
+
+        using (response)
+        {
+            var status = (int)response.StatusCode;
+            if (response.IsSuccessStatusCode)
+            {
+                var waId = MessageId(text);
+                if (waId is null)
+                {
+                    // Accepted but unreadable: sending again could deliver it twice, so stop here.
+                    await FailAsync(dataSource, item, $"{status}: the Cloud API answered without a message id", retry: false, cancellationToken);
+                    return;
+                }
+                await using var complete = dataSource.CreateCommand("select leads.complete_outbox($1, $2, $3)");
+                complete.Parameters.Add(new NpgsqlParameter { Value = item.WorkspaceId });
+                complete.Parameters.Add(new NpgsqlParameter { Value = item.OutboxId });
+                complete.Parameters.Add(new NpgsqlParameter { Value = waId });
+                await complete.ExecuteScalarAsync(cancellationToken);
+                logger.LogInformation("WhatsApp message {MessageId} sent as {WaMessageId}", item.MessageId, waId);
+                return;
+            }
+            var retry = status >= 500 || response.StatusCode is HttpStatusCode.RequestTimeout or HttpStatusCode.TooManyRequests;
+            await FailAsync(dataSource, item, $"{status}: {ErrorReason(text) ?? response.ReasonPhrase}", retry, cancellationToken);
+        }
+    }
+
+    private async Task FailAsync(NpgsqlDataSource dataSource, OutboxClaim item, string reason, bool retry, CancellationToken cancellationToken)
+    {
+        TimeSpan? retryAfter = null;
+        if (retry && item.Attempts < options.MaxAttempts)
+        {
+            var backoff = options.RetryBaseDelay * Math.Pow(2, Math.Min(item.Attempts - 1, 20));
+            retryAfter = backoff < options.RetryMaxDelay ? backoff : options.RetryMaxDelay;
+        }
+        else if (retry)
+        {
+            reason = $"gave up after {item.Attempts} attempts; last: {reason}";
+        }
+        await using var fail = dataSource.CreateCommand("select leads.fail_outbox($1, $2, $3, $4)");
+        fail.Parameters.Add(new NpgsqlParameter { Value = item.WorkspaceId });
+        fail.Parameters.Add(new NpgsqlParameter { Value = item.OutboxId });
+        fail.Parameters.Add(new NpgsqlParameter { Value = reason });
+        fail.Parameters.Add(new NpgsqlParameter { Value = retryAfter.HasValue ? retryAfter.Value : DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Interval });
+        await fail.ExecuteScalarAsync(cancellationToken);
+        logger.LogWarning("WhatsApp message {MessageId} attempt {Attempt} failed ({Reason}); {Next}",
+            item.MessageId, item.Attempts, reason, retryAfter is null ? "marked failed" : $"retry in {retryAfter.Value.TotalMilliseconds:0} ms");
+    }
+
+    private static string? MessageId(string json)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(json);
+            return document.RootElement.TryGetProperty("messages", out var messages) && messages.ValueKind == JsonValueKind.Array
+                   && messages.GetArrayLength() > 0 && messages[0].TryGetProperty("id", out var id) && id.ValueKind == JsonValueKind.String
+                ? id.GetString()
+                : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    private static string? ErrorReason(string json)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(json);
+            if (document.RootElement.TryGetProperty("error", out var error) && error.ValueKind == JsonValueKind.Object)
+            {
+                var message = error.TryGetProperty("message", out var m) ? m.GetString() : null;
+                var code = error.TryGetProperty("code", out var c) ? c.ToString() : null;
+                return code is null ? message : $"{message} (code {code})";
+            }
+        }
+        catch (JsonException)
+        {
+        }
+        return json.Length > 300 ? json[..300] : json.Length == 0 ? null : json;
+    }
+
+    public override void Dispose()
+    {
+        _http.Dispose();
+        base.Dispose();
+    }
+}
+
+public sealed record OutboxClaim(Guid WorkspaceId, Guid OutboxId, Guid MessageId, int Attempts, string Recipient, string Body,
+    string? PhoneNumberId, string? AccessToken);
+
+public sealed record CloudTextMessage(string MessagingProduct, string To, string Type, CloudText Text);
+
+public sealed record CloudText(string Body);

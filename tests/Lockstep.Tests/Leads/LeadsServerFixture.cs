@@ -1,0 +1,247 @@
+using System.Collections.Concurrent;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Lockstep.Leads;
+using Lockstep.Tests.Support;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.Logging;
+
+namespace Lockstep.Tests.Leads;
+
+/// <summary>
+/// A Lockstep server with WhatsApp configured, its outbox worker polling fast, and a real local HTTP
+/// server standing in for the Cloud API (scripted per phone number id).
+/// </summary>
+public sealed class LeadsServerFixture : DatabaseFixture
+{
+    public const string AppSecret = "test-app-secret";
+    public const string VerifyToken = "test-verify-token";
+
+    public CloudApiStandIn CloudApi { get; } = new();
+
+    public WebApplicationFactory<Program> Factory { get; private set; } = null!;
+
+    private readonly ServerFixtureJwt _jwt = new();
+
+    public override async Task InitializeAsync()
+    {
+        await base.InitializeAsync();
+        await CloudApi.StartAsync();
+        Factory = new LeadsFactory(ConnectionString, CloudApi.BaseUrl);
+        _ = Factory.Server;
+    }
+
+    public override async Task DisposeAsync()
+    {
+        await Factory.DisposeAsync();
+        await CloudApi.DisposeAsync();
+        await base.DisposeAsync();
+    }
+
+    public HttpClient Client(Guid? user = null)
+    {
+        var client = Factory.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
+        if (user is not null)
+        {
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", _jwt.Mint(user.Value));
+        }
+        return client;
+    }
+
+    /// <summary>A new workspace owned by a new user, connected to a new phone number id.</summary>
+    public async Task<(Guid Workspace, Guid Owner, string PhoneNumberId)> ConnectedWorkspaceAsync()
+    {
+        var owner = Guid.NewGuid();
+        using var client = Client(owner);
+        var created = await client.PostAsJsonAsync("/api/workspaces", new { name = "Shop" });
+        var workspace = (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("workspace_id").GetGuid();
+        var phoneNumberId = Random.Shared.NextInt64(100_000_000_000, 999_999_999_999).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var connected = await client.PutAsJsonAsync($"/api/workspaces/{workspace}/whatsapp/connection",
+            new { phone_number_id = phoneNumberId, access_token = "token-" + phoneNumberId });
+        connected.EnsureSuccessStatusCode();
+        return (workspace, owner, phoneNumberId);
+    }
+
+    /// <summary>Posts a webhook delivery signed with the app secret (or with the given header).</summary>
+    public async Task<HttpResponseMessage> DeliverAsync(string body, string? signature = "sign")
+    {
+        using var client = Client();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/webhooks/whatsapp") { Content = Http.Json(body) };
+        if (signature == "sign")
+        {
+            signature = WhatsAppWebhookEndpoints.Sign(System.Text.Encoding.UTF8.GetBytes(body), AppSecret);
+        }
+        if (signature is not null)
+        {
+            request.Headers.Add(WhatsAppWebhookEndpoints.SignatureHeader, signature);
+        }
+        return await client.SendAsync(request);
+    }
+
+    public static string InboundPayload(string phoneNumberId, string from, string waMessageId, string text, string name = "Ann Customer") =>
+        JsonSerializer.Serialize(new
+        {
+            @object = "whatsapp_business_account",
+            entry = new[]
+            {
+                new
+                {
+                    id = "WABA",
+                    changes = new[]
+                    {
+                        new
+                        {
+                            field = "messages",
+                            value = new
+                            {
+                                messaging_product = "whatsapp",
+                                metadata = new { display_phone_number = "15550000000", phone_number_id = phoneNumberId },
+                                contacts = new[] { new { profile = new { name }, wa_id = from } },
+                                messages = new[] { new { from, id = waMessageId, timestamp = "1731000000", type = "text", text = new { body = text } } },
+                            },
+                        },
+                    },
+                },
+            },
+        });
+
+    public static string StatusPayload(string phoneNumberId, string waMessageId, string status) =>
+        JsonSerializer.Serialize(new
+        {
+            @object = "whatsapp_business_account",
+            entry = new[]
+            {
+                new
+                {
+                    id = "WABA",
+                    changes = new[]
+                    {
+                        new
+                        {
+                            field = "messages",
+                            value = new
+                            {
+                                messaging_product = "whatsapp",
+                                metadata = new { display_phone_number = "15550000000", phone_number_id = phoneNumberId },
+                                statuses = new[]
+                                {
+                                    new
+                                    {
+                                        id = waMessageId, status, timestamp = "1731000001", recipient_id = "15551234567",
+                                        errors = new[] { new { code = 131026, title = "Message undeliverable" } },
+                                    },
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        });
+
+    /// <summary>Polls a scalar until it satisfies <paramref name="done"/> (the worker runs in the background).</summary>
+    public async Task<T> EventuallyAsync<T>(string sql, Func<T, bool> done, params object?[] args)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (true)
+        {
+            var value = await ScalarAsync<T>(sql, args);
+            if (done(value) || DateTime.UtcNow > deadline)
+            {
+                return value;
+            }
+            await Task.Delay(25);
+        }
+    }
+
+    private sealed class LeadsFactory(string connectionString, Uri cloudApi) : WebApplicationFactory<Program>
+    {
+        protected override void ConfigureWebHost(IWebHostBuilder builder)
+        {
+            builder.UseEnvironment("Testing");
+            builder.UseSetting("ConnectionStrings:Lockstep", connectionString);
+            builder.UseSetting("Lockstep:JwtSecret", ServerFixture.JwtSecret);
+            builder.UseSetting("Logging:LogLevel:Default", "Warning");
+            builder.UseSetting("Lockstep:WhatsApp:AppSecret", AppSecret);
+            builder.UseSetting("Lockstep:WhatsApp:VerifyToken", VerifyToken);
+            builder.UseSetting("Lockstep:WhatsApp:ApiBaseUrl", cloudApi.ToString());
+            builder.UseSetting("Lockstep:Leads:Outbox:PollIntervalMs", "50");
+            builder.UseSetting("Lockstep:Leads:Outbox:RetryBaseDelayMs", "50");
+            builder.UseSetting("Lockstep:Leads:Outbox:SendTimeoutMs", "700");
+            builder.UseSetting("Lockstep:Leads:Outbox:MaxAttempts", "5");
+        }
+    }
+
+    private sealed class ServerFixtureJwt
+    {
+        private readonly Lockstep.Platform.Auth.Hs256Jwt _jwt = new(System.Text.Encoding.UTF8.GetBytes(ServerFixture.JwtSecret), "authenticated");
+
+        public string Mint(Guid user) => _jwt.Mint(user, TimeSpan.FromHours(1));
+    }
+}
+
+/// <summary>
+/// A real HTTP server on 127.0.0.1 standing in for the WhatsApp Cloud API: <c>POST /{phone-number-id}/messages</c>
+/// answers from a per-number script (status, body, or a hang), then 200 with a fresh wamid.
+/// </summary>
+public sealed class CloudApiStandIn : IAsyncDisposable
+{
+    public sealed record Reply(int Status, string Body = "{}", TimeSpan? Hang = null);
+
+    public sealed record Received(string PhoneNumberId, string? Authorization, JsonElement Body, int AnsweredStatus);
+
+    private readonly ConcurrentDictionary<string, ConcurrentQueue<Reply>> _scripts = new();
+    private readonly ConcurrentQueue<Received> _received = new();
+    private WebApplication? _app;
+
+    public Uri BaseUrl { get; private set; } = null!;
+
+    public void Script(string phoneNumberId, params Reply[] replies) =>
+        _scripts[phoneNumberId] = new ConcurrentQueue<Reply>(replies);
+
+    public IReadOnlyList<Received> ReceivedFor(string phoneNumberId) =>
+        _received.Where(r => r.PhoneNumberId == phoneNumberId).ToList();
+
+    public async Task StartAsync()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Logging.ClearProviders();
+        _app = builder.Build();
+        _app.MapPost("/{phoneNumberId}/messages", async (string phoneNumberId, HttpContext context) =>
+        {
+            var body = await JsonSerializer.DeserializeAsync<JsonElement>(context.Request.Body);
+            var reply = _scripts.TryGetValue(phoneNumberId, out var script) && script.TryDequeue(out var next)
+                ? next
+                : new Reply(200, $$"""{"messaging_product":"whatsapp","messages":[{"id":"wamid.{{Guid.NewGuid():N}}"}]}""");
+            _received.Enqueue(new Received(phoneNumberId, context.Request.Headers.Authorization.ToString(), body, reply.Status));
+            if (reply.Hang is { } hang)
+            {
+                try
+                {
+                    await Task.Delay(hang, context.RequestAborted);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+            context.Response.StatusCode = reply.Status;
+            context.Response.ContentType = "application/json";
+            await context.Response.WriteAsync(reply.Body);
+        });
+        await _app.StartAsync();
+        BaseUrl = new Uri(_app.Urls.First());
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_app is not null)
+        {
+            await _app.DisposeAsync();
+        }
+    }
+}

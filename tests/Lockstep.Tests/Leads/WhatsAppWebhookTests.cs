@@ -1,0 +1,164 @@
+using System.Net;
+using System.Text;
+using Lockstep.Leads;
+using Lockstep.Tests.Support;
+
+namespace Lockstep.Tests.Leads;
+
+/// <summary>/api/webhooks/whatsapp: the handshake, the signature, ingestion exactly once.</summary>
+public sealed class WhatsAppWebhookTests(LeadsServerFixture server) : IClassFixture<LeadsServerFixture>
+{
+    private async Task<(long Contacts, long Leads, long Conversations, long Messages)> RowsAsync(Guid workspace) => (
+        await server.ScalarAsync<long>("select count(*) from crm.contacts where workspace_id = $1", workspace),
+        await server.ScalarAsync<long>("select count(*) from leads.leads where workspace_id = $1", workspace),
+        await server.ScalarAsync<long>("select count(*) from leads.conversations where workspace_id = $1", workspace),
+        await server.ScalarAsync<long>("select count(*) from leads.messages where workspace_id = $1", workspace));
+
+    private static string WaId() => "wamid." + Guid.NewGuid().ToString("N");
+
+    [Fact]
+    public async Task Verify_WhenTheTokenMatches_EchoesTheChallengeAsText()
+    {
+        using var client = server.Client();
+
+        var response = await client.GetAsync($"/api/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token={LeadsServerFixture.VerifyToken}&hub.challenge=1158201444");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("text/plain", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal("1158201444", await response.Content.ReadAsStringAsync());
+    }
+
+    [Theory]
+    [InlineData("hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1")]
+    [InlineData("hub.mode=unsubscribe&hub.verify_token=test-verify-token&hub.challenge=1")]
+    [InlineData("hub.challenge=1")]
+    public async Task Verify_WhenTheTokenOrModeIsWrong_Returns403(string query)
+    {
+        using var client = server.Client();
+
+        var response = await client.GetAsync($"/api/webhooks/whatsapp?{query}");
+
+        await Http.AssertProblemAsync(response, HttpStatusCode.Forbidden, "verify_token_invalid");
+    }
+
+    [Theory]
+    [InlineData("bad")]
+    [InlineData("none")]
+    [InlineData("other-body")]
+    [InlineData("other-secret")]
+    [InlineData("garbage")]
+    public async Task Receive_WhenTheSignatureIsNotValid_Returns401AndStoresNothing(string kind)
+    {
+        var (workspace, _, phoneNumberId) = await server.ConnectedWorkspaceAsync();
+        var body = LeadsServerFixture.InboundPayload(phoneNumberId, "15551230001", WaId(), "Hello");
+        var signature = kind switch
+        {
+            "bad" => "sha256=" + new string('0', 64),
+            "none" => null,
+            "other-body" => WhatsAppWebhookEndpoints.Sign(Encoding.UTF8.GetBytes(body + " "), LeadsServerFixture.AppSecret),
+            "other-secret" => WhatsAppWebhookEndpoints.Sign(Encoding.UTF8.GetBytes(body), "not-the-secret"),
+            _ => "sha256=zz-not-hex",
+        };
+
+        var response = await server.DeliverAsync(body, signature);
+
+        await Http.AssertProblemAsync(response, HttpStatusCode.Unauthorized, "signature_invalid");
+        Assert.Equal((0L, 0L, 0L, 0L), await RowsAsync(workspace));
+    }
+
+    [Fact]
+    public async Task Receive_WhenANewCustomerWrites_CreatesContactLeadConversationAndMessage()
+    {
+        var (workspace, _, phoneNumberId) = await server.ConnectedWorkspaceAsync();
+        var waId = WaId();
+
+        var response = await server.DeliverAsync(LeadsServerFixture.InboundPayload(phoneNumberId, "15551230002", waId, "Do you deliver?", "Maria"));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal((1L, 1L, 1L, 1L), await RowsAsync(workspace));
+        Assert.Equal("Maria", await server.ScalarAsync<string>("select name from crm.contacts where workspace_id = $1 and phone_e164 = '+15551230002'", workspace));
+        Assert.Equal("Do you deliver?", await server.ScalarAsync<string>(
+            "select body from leads.messages where workspace_id = $1 and wa_message_id = $2 and direction = 'in'", workspace, waId));
+        Assert.Equal("whatsapp", await server.ScalarAsync<string>("select source from leads.leads where workspace_id = $1", workspace));
+    }
+
+    [Fact]
+    public async Task Receive_WhenAKnownCustomerWritesAgain_AppendsToTheirOpenConversation()
+    {
+        var (workspace, _, phoneNumberId) = await server.ConnectedWorkspaceAsync();
+
+        await server.DeliverAsync(LeadsServerFixture.InboundPayload(phoneNumberId, "15551230003", WaId(), "Hi"));
+        await server.DeliverAsync(LeadsServerFixture.InboundPayload(phoneNumberId, "15551230003", WaId(), "Still there?"));
+
+        Assert.Equal((1L, 1L, 1L, 2L), await RowsAsync(workspace));
+    }
+
+    [Fact]
+    public async Task Receive_WhenTheSameDeliveryArrives20TimesAtOnce_OneLeadOneConversationOneMessage()
+    {
+        // 20 concurrent HTTP deliveries of one signed payload (WhatsApp retrying), released together.
+        var (workspace, _, phoneNumberId) = await server.ConnectedWorkspaceAsync();
+        var body = LeadsServerFixture.InboundPayload(phoneNumberId, "15551230004", WaId(), "Order 2 cakes");
+        var start = new TaskCompletionSource();
+        var deliveries = Enumerable.Range(0, 20).Select(async _ =>
+        {
+            await start.Task;
+            return await server.DeliverAsync(body);
+        }).ToList();
+
+        start.SetResult();
+        var responses = await Task.WhenAll(deliveries);
+
+        Assert.All(responses, r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
+        Assert.Equal((1L, 1L, 1L, 1L), await RowsAsync(workspace));
+    }
+
+    [Fact]
+    public async Task Receive_WhenDistinctMessagesOfOneNewCustomerArriveAtOnce_OneLeadAndEveryMessage()
+    {
+        // 20 concurrent deliveries, 20 distinct message ids from one new customer: one lead, 20 messages.
+        var (workspace, _, phoneNumberId) = await server.ConnectedWorkspaceAsync();
+        var start = new TaskCompletionSource();
+        var deliveries = Enumerable.Range(0, 20).Select(async i =>
+        {
+            await start.Task;
+            return await server.DeliverAsync(LeadsServerFixture.InboundPayload(phoneNumberId, "15551230005", WaId(), $"Message {i}"));
+        }).ToList();
+
+        start.SetResult();
+        await Task.WhenAll(deliveries);
+
+        Assert.Equal((1L, 1L, 1L, 20L), await RowsAsync(workspace));
+    }
+
+    [Fact]
+    public async Task Receive_WhenThePhoneNumberIdIsNotConnected_AcknowledgesAndStoresNothing()
+    {
+        var before = await server.ScalarAsync<long>("select count(*) from leads.messages");
+
+        var response = await server.DeliverAsync(LeadsServerFixture.InboundPayload("999000111222333", "15551230006", WaId(), "Hello?"));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(before, await server.ScalarAsync<long>("select count(*) from leads.messages"));
+    }
+
+    [Fact]
+    public async Task Receive_WhenSignedButNotJson_Returns400()
+    {
+        var response = await server.DeliverAsync("{not json");
+
+        await Http.AssertProblemAsync(response, HttpStatusCode.BadRequest, "invalid_json");
+    }
+
+    [Theory]
+    [InlineData("ingest_whatsapp")]
+    [InlineData("claim_outbox")]
+    public async Task Rpc_WhenAClientCallsAServerOnlyFunction_ItIsNotFound(string function)
+    {
+        using var client = server.Client(Guid.NewGuid());
+
+        var response = await client.PostAsync($"/rest/v1/rpc/{function}", Http.Json("""{"p_payload":{}}"""));
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+    }
+}
