@@ -5,7 +5,7 @@ using Lockstep.Platform.Cli;
 using Lockstep.Sessions;
 
 return await LockstepCli.RunAsync(args, CreateServer,
-    CrmModule.ContactsCommand(), SessionsModule.BookingsCommand(), WhatsAppBenchCommand.Create(CreateServer));
+    CrmModule.ContactsCommand(), SessionsModule.BookingsCommand());
 
 static WebApplication CreateServer(string[] args)
 {
