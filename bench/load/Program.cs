@@ -8,6 +8,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Headers;
+using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
 
@@ -26,18 +27,6 @@ var secret = Encoding.UTF8.GetBytes(Opt("secret"));
 var phoneNumberId = Opt("phone_number_id");
 var pack = Opt("pack");
 
-using var http = new HttpClient(new SocketsHttpHandler
-{
-    MaxConnectionsPerServer = concurrency,
-    PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
-    UseCookies = false,
-    UseProxy = false,
-    AutomaticDecompression = System.Net.DecompressionMethods.None,
-});
-if (Opt("token") is { Length: > 0 } token)
-{
-    http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
-}
 var json = new MediaTypeHeaderValue("application/json");
 var counter = -1L;
 
@@ -92,26 +81,42 @@ HttpRequestMessage Next()
 bool Succeeded(int status, string body) => status is >= 200 and < 300 && (scenario != "rpc_use" || body == "true");
 
 var deadline = TimeSpan.FromSeconds(seconds);
-var cpuAtStart = Environment.CpuUsage.TotalTime;
-var clock = Stopwatch.StartNew();
+var uri = new Uri(baseUrl);
+var authorization = Opt("token") is { Length: > 0 } bearer ? "Authorization: Bearer " + bearer + "\r\n" : "";
 var latencies = new List<double>[concurrency];
 var ok = new long[concurrency];
 var codes = new Dictionary<string, long>[concurrency];
-await Task.WhenAll(Enumerable.Range(0, concurrency).Select(i => Task.Run(async () =>
+var cpuAtStart = Environment.CpuUsage.TotalTime;
+var clock = Stopwatch.StartNew();
+// One blocking thread per connection: the kernel wakes the thread that waits for its own answer, with
+// no thread-pool hops, so the generator spends far less CPU per request than HttpClient on these 2 cores.
+var threads = Enumerable.Range(0, concurrency).Select(i => new Thread(() =>
 {
     var mine = latencies[i] = new List<double>(1 << 16);
     var myCodes = codes[i] = [];
+    var buffer = new byte[1 << 16];
+    Socket? socket = null;
     while (clock.Elapsed < deadline)
     {
         using var request = Next();
+        var bytes = Serialize(request, uri, authorization);
         var started = Stopwatch.GetTimestamp();
         string outcome;
         try
         {
-            using var response = await http.SendAsync(request, HttpCompletionOption.ResponseContentRead);
-            var body = await response.Content.ReadAsStringAsync();
+            if (socket is null)
+            {
+                socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                socket.Connect(uri.Host, uri.Port);
+            }
+            socket.Send(bytes);
+            var (status, body, keepAlive) = ReadResponse(socket, ref buffer);
             mine.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-            var status = (int)response.StatusCode;
+            if (!keepAlive)
+            {
+                socket.Dispose();
+                socket = null;
+            }
             if (Succeeded(status, body))
             {
                 ok[i]++;
@@ -119,14 +124,19 @@ await Task.WhenAll(Enumerable.Range(0, concurrency).Select(i => Task.Run(async (
             }
             outcome = status.ToString(CultureInfo.InvariantCulture) + (status >= 400 && body.Contains("\"code\"") ? ":" + CodeOf(body) : scenario == "rpc_use" ? ":" + body : "");
         }
-        catch (HttpRequestException e)
+        catch (Exception e) when (e is SocketException or IOException)
         {
             mine.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-            outcome = "exception:" + e.HttpRequestError;
+            socket?.Dispose();
+            socket = null;
+            outcome = "exception:" + e.GetType().Name;
         }
         myCodes[outcome] = myCodes.GetValueOrDefault(outcome) + 1;
     }
-})));
+    socket?.Dispose();
+}) { IsBackground = true }).ToArray();
+foreach (var thread in threads) thread.Start();
+foreach (var thread in threads) thread.Join();
 var elapsed = clock.Elapsed.TotalSeconds;
 var cpu = Environment.CpuUsage.TotalTime - cpuAtStart;
 var all = latencies.SelectMany(l => l).ToArray();
@@ -143,4 +153,76 @@ static string CodeOf(string body)
     at += 8;
     var end = body.IndexOf('"', at);
     return end < 0 ? "?" : body[at..end];
+}
+
+// HTTP/1.1 request bytes: request line, Host, the bearer token, the content headers, the body.
+static byte[] Serialize(HttpRequestMessage request, Uri server, string authorization)
+{
+    var body = request.Content?.ReadAsByteArrayAsync().GetAwaiter().GetResult() ?? [];
+    var head = new StringBuilder()
+        .Append(request.Method.Method).Append(' ').Append(request.RequestUri!.PathAndQuery).Append(" HTTP/1.1\r\n")
+        .Append("Host: ").Append(server.Authority).Append("\r\n").Append(authorization);
+    foreach (var header in request.Headers) head.Append(header.Key).Append(": ").Append(string.Join(",", header.Value)).Append("\r\n");
+    if (request.Content is not null)
+    {
+        foreach (var header in request.Content.Headers.Where(h => h.Key != "Content-Length")) head.Append(header.Key).Append(": ").Append(string.Join(",", header.Value)).Append("\r\n");
+    }
+    if (request.Content is not null || request.Method != HttpMethod.Get) head.Append("Content-Length: ").Append(body.Length).Append("\r\n");
+    head.Append("\r\n");
+    var headBytes = Encoding.ASCII.GetBytes(head.ToString());
+    return [.. headBytes, .. body];
+}
+
+// Reads one response: headers, then a Content-Length body or a chunked body up to its last chunk.
+static (int Status, string Body, bool KeepAlive) ReadResponse(Socket socket, ref byte[] buffer)
+{
+    var filled = 0;
+    int headerEnd;
+    while ((headerEnd = IndexOf(buffer, filled, "\r\n\r\n"u8)) < 0)
+    {
+        filled += Receive(socket, ref buffer, filled);
+    }
+    var head = Encoding.ASCII.GetString(buffer, 0, headerEnd);
+    var status = int.Parse(head.AsSpan(9, 3), CultureInfo.InvariantCulture);
+    var keepAlive = !head.Contains("\r\nConnection: close", StringComparison.OrdinalIgnoreCase);
+    var bodyStart = headerEnd + 4;
+    var lengthAt = head.IndexOf("\r\nContent-Length:", StringComparison.OrdinalIgnoreCase);
+    if (lengthAt >= 0)
+    {
+        var valueStart = lengthAt + 17;
+        var valueEnd = head.IndexOf("\r\n", valueStart, StringComparison.Ordinal);
+        var length = int.Parse(head.AsSpan(valueStart, (valueEnd < 0 ? head.Length : valueEnd) - valueStart).Trim(), CultureInfo.InvariantCulture);
+        while (filled < bodyStart + length) filled += Receive(socket, ref buffer, filled);
+        return (status, Encoding.UTF8.GetString(buffer, bodyStart, length), keepAlive);
+    }
+    if (head.Contains("\r\nTransfer-Encoding: chunked", StringComparison.OrdinalIgnoreCase))
+    {
+        while (filled - bodyStart < 5 || IndexOf(buffer, filled, "0\r\n\r\n"u8, filled - 5) < 0) filled += Receive(socket, ref buffer, filled);
+        return (status, Dechunk(buffer, bodyStart, filled), keepAlive);
+    }
+    return (status, "", keepAlive);
+}
+
+static int Receive(Socket socket, ref byte[] buffer, int filled)
+{
+    if (filled == buffer.Length) Array.Resize(ref buffer, buffer.Length * 2);
+    var read = socket.Receive(buffer, filled, buffer.Length - filled, SocketFlags.None);
+    return read > 0 ? read : throw new IOException("connection closed by the server");
+}
+
+static int IndexOf(byte[] buffer, int filled, ReadOnlySpan<byte> value, int from = 0) =>
+    buffer.AsSpan(from, filled - from).IndexOf(value) is var at and >= 0 ? at + from : -1;
+
+static string Dechunk(byte[] buffer, int at, int end)
+{
+    var text = new StringBuilder();
+    while (at < end)
+    {
+        var lineEnd = IndexOf(buffer, end, "\r\n"u8, at);
+        var size = Convert.ToInt32(Encoding.ASCII.GetString(buffer, at, lineEnd - at), 16);
+        if (size == 0) break;
+        text.Append(Encoding.UTF8.GetString(buffer, lineEnd + 2, size));
+        at = lineEnd + 2 + size + 2;
+    }
+    return text.ToString();
 }
