@@ -1,3 +1,4 @@
+using Lockstep.Gifts;
 using Lockstep.Platform;
 using Lockstep.Platform.Cli;
 
@@ -7,9 +8,11 @@ static WebApplication CreateServer(string[] args)
 {
     var builder = WebApplication.CreateBuilder(args);
     builder.AddPlatform();
+    builder.AddGifts();
 
     var app = builder.Build();
     app.MapPlatform();
+    app.MapGifts();
     return app;
 }
 
