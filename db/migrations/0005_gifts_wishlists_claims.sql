@@ -515,7 +515,7 @@ grant execute on function public.claim_item(uuid) to public;
 
 /*
  * unclaim_item(p_item_id) → {success, item_id}: the claimer withdraws a full claim or an open split.
- * Refusals: not_authenticated, item_not_found, item_not_claimed, claimer_only_forbidden,
+ * Refusals: not_authenticated, item_not_found, celebrant_forbidden, item_not_claimed, claimer_only_forbidden,
  * has_contributions ("Cannot unclaim: item has contributions from other members").
  */
 create or replace function public.unclaim_item(p_item_id uuid)
@@ -535,6 +535,10 @@ begin
   select * into v_item from gifts.locate_item(p_item_id);
   if v_item.workspace_id is null or platform.member_role(v_item.workspace_id, v_user) is null then
     return platform.refusal('item_not_found', 'Item not found');
+  end if;
+  -- Refused before any claim state is read: a different answer would tell the celebrant it is claimed.
+  if v_item.celebrant_id = v_user then
+    return platform.refusal('celebrant_forbidden', 'The celebrant cannot change claims on their own items');
   end if;
   perform 1 from gifts.wishlist_items i where i.workspace_id = v_item.workspace_id and i.id = p_item_id for update;
   select c.claimer_id into v_claimer
@@ -562,7 +566,7 @@ grant execute on function public.unclaim_item(uuid) to public;
  * of the full claim turns it into a split (their amount becomes 0; they cover what is left when closing)
  * and adds shipping or delivery costs to the total. The full claim is replaced by a split row, which is
  * what invites the group (notify_split_invite).
- * Refusals: not_authenticated, item_not_found, invalid_additional_costs, item_not_claimed,
+ * Refusals: not_authenticated, item_not_found, celebrant_forbidden, invalid_additional_costs, item_not_claimed,
  * claimer_only_forbidden, split_already_open.
  */
 create or replace function public.open_split(p_item_id uuid, p_additional_costs numeric default 0)
@@ -584,6 +588,10 @@ begin
   select * into v_item from gifts.locate_item(p_item_id);
   if v_item.workspace_id is null or platform.member_role(v_item.workspace_id, v_user) is null then
     return platform.refusal('item_not_found', 'Item not found');
+  end if;
+  -- Refused before any claim state is read: a different answer would tell the celebrant it is claimed.
+  if v_item.celebrant_id = v_user then
+    return platform.refusal('celebrant_forbidden', 'The celebrant cannot change claims on their own items');
   end if;
   if not gifts.valid_money(v_costs) or v_costs < 0 then
     return platform.refusal('invalid_additional_costs', 'Additional costs are zero or more with at most two decimals');
@@ -687,7 +695,7 @@ grant execute on function public.pledge_contribution(uuid, numeric) to public;
  * close_split(p_item_id) → {success, item_id, total, claimer_amount, pledged, remaining: 0}: the
  * original claimer covers what is left; the item is then fully funded. Closing a split the pledges
  * already filled changes nothing and succeeds.
- * Refusals: not_authenticated, item_not_found, split_not_open, claimer_only_forbidden.
+ * Refusals: not_authenticated, item_not_found, celebrant_forbidden, split_not_open, claimer_only_forbidden.
  */
 create or replace function public.close_split(p_item_id uuid)
 returns jsonb
@@ -708,6 +716,10 @@ begin
   select * into v_item from gifts.locate_item(p_item_id);
   if v_item.workspace_id is null or platform.member_role(v_item.workspace_id, v_user) is null then
     return platform.refusal('item_not_found', 'Item not found');
+  end if;
+  -- Refused before any claim state is read: a different answer would tell the celebrant it is claimed.
+  if v_item.celebrant_id = v_user then
+    return platform.refusal('celebrant_forbidden', 'The celebrant cannot change claims on their own items');
   end if;
   select i.price + i.additional_costs into v_total
   from gifts.wishlist_items i where i.workspace_id = v_item.workspace_id and i.id = p_item_id for update;

@@ -62,6 +62,9 @@ public sealed class GiftRoutesTests(ServerFixture server) : IClassFixture<Server
         { "POST", "/api/wishlist-items/{item}/pledges", """{"amount": 5.00}""" },
         { "GET", "/api/wishlist-items/{item}/split", null },
         { "GET", "/api/wishlist-items/{item}/split/suggested-share", null },
+        { "DELETE", "/api/wishlist-items/{item}/claim", null },
+        { "POST", "/api/wishlist-items/{item}/split", "{}" },
+        { "POST", "/api/wishlist-items/{item}/split/close", null },
     };
 
     [Theory]
@@ -87,6 +90,9 @@ public sealed class GiftRoutesTests(ServerFixture server) : IClassFixture<Server
     [InlineData("pledge_contribution", """{"p_amount": 5.00}""")]
     [InlineData("get_split_status", "{}")]
     [InlineData("get_suggested_share", "{}")]
+    [InlineData("unclaim_item", "{}")]
+    [InlineData("open_split", """{"p_additional_costs": 1}""")]
+    [InlineData("close_split", "{}")]
     public async Task Rpc_WhenCelebrant_IsRefused(string function, string extraArgs)
     {
         var group = await GiftGroup.CreateAsync(server);
