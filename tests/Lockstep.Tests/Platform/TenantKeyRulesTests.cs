@@ -81,7 +81,7 @@ public sealed class TenantKeyRulesTests(DatabaseFixture db) : IClassFixture<Data
         var scratch = await TestCluster.CreateDatabaseAsync();
         await using var scratchSource = NpgsqlDataSource.Create(scratch);
         await using (var setup = scratchSource.CreateCommand("""
-            create schema crm;
+            create schema if not exists crm;
             create table crm.good (workspace_id uuid references platform.workspaces (id), id uuid, primary key (workspace_id, id));
             create table crm.bad_pk (id uuid primary key, workspace_id uuid);
             create table crm.bad_unique (workspace_id uuid, id uuid, email text unique, primary key (workspace_id, id));
