@@ -2,7 +2,7 @@
 // scenario's requests for S seconds; at the deadline no new request starts and the ones in flight are
 // awaited, so "ok" is exactly the number of requests the server answered with success — the number
 // the SQL invariant check compares with what was written.
-// usage: lockstep-load scenario=lead|use|rpc_use|webhook|list base=http://127.0.0.1:5091 seconds=5 concurrency=16
+// usage: lockstep-load scenario=lead|use|rpc_use|webhook|pledge|list base=http://127.0.0.1:5091 seconds=5 concurrency=16
 //        [token=JWT] [workspace=uuid] [pack=uuid] [packs=10000] [secret=app-secret] [phone_number_id=...]
 //        [run=tag] [customers=500]
 using System.Diagnostics;
@@ -12,7 +12,11 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
 
-var options = args.Select(a => a.Split('=', 2)).ToDictionary(kv => kv[0], kv => kv.Length > 1 ? kv[1] : "");
+var options = new Dictionary<string, string>();
+foreach (var kv in args.Select(a => a.Split('=', 2)))
+{
+    options[kv[0]] = kv.Length > 1 ? kv[1] : "";   // a later value wins (bench/run passes a scenario's own token after the default)
+}
 string Opt(string name, string fallback = "") => options.TryGetValue(name, out var v) ? v : fallback;
 var scenario = Opt("scenario");
 var baseUrl = Opt("base").TrimEnd('/');
@@ -69,6 +73,12 @@ HttpRequestMessage Next()
             var request = new HttpRequestMessage(HttpMethod.Post, $"{baseUrl}/api/webhooks/whatsapp") { Content = content };
             request.Headers.Add("X-Hub-Signature-256", "sha256=" + Convert.ToHexStringLower(HMACSHA256.HashData(secret, body)));
             return request;
+        }
+        case "pledge":
+        {
+            var id = "00000000-0000-4000-9000-" + (n + 1).ToString("D12", CultureInfo.InvariantCulture);
+            return new HttpRequestMessage(HttpMethod.Post, $"{baseUrl}/api/wishlist-items/{id}/pledges")
+            { Content = new StringContent("""{"amount":1.00}""", json) };
         }
         case "list":
             return new HttpRequestMessage(HttpMethod.Get, $"{baseUrl}/api/workspaces/{workspace}/clients");
