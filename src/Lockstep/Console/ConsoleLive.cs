@@ -22,22 +22,26 @@ public static class ConsoleLive
         var aborted = context.RequestAborted;
         context.Response.Headers.ContentType = "text/event-stream";
         context.Response.Headers.CacheControl = "no-cache";
-        using var subscription = hub.Subscribe(user);
+        // The newest seq first, then subscribe, then one catch-up read: a notification written in between is
+        // neither skipped nor waits for the next signal.
         var newest = await ConsoleSession.CallAsync(db, state.Token, log, "list_notifications", new Arg("p_limit", 1));
         var rows = newest.Ok ? newest.Value.GetProperty("notifications") : default;
         long last = rows.ValueKind == JsonValueKind.Array && rows.GetArrayLength() > 0 ? rows[0].GetProperty("seq").GetInt64() : 0;
+        using var subscription = hub.Subscribe(user);
+        var catchUp = true;
         await context.Response.WriteAsync(": ready\n\n", aborted);
         await context.Response.Body.FlushAsync(aborted);
         try
         {
             while (!aborted.IsCancellationRequested)
             {
-                if (!await subscription.WaitAsync(TimeSpan.FromSeconds(20), aborted))
+                if (!catchUp && !await subscription.WaitAsync(TimeSpan.FromSeconds(20), aborted))
                 {
                     await context.Response.WriteAsync(": keep-alive\n\n", aborted);
                     await context.Response.Body.FlushAsync(aborted);
                     continue;
                 }
+                catchUp = false;
                 var since = await ConsoleSession.CallAsync(db, state.Token, log, "notifications_since", new Arg("p_after_seq", last), new Arg("p_limit", 100));
                 if (!since.Ok)
                 {

@@ -22,10 +22,30 @@ public static class ConsoleModule
 
     public static WebApplication MapWebConsole(this WebApplication app)
     {
+        app.UseWhen(context => context.Request.Path.StartsWithSegments("/console"), console => console.Use(ShowFailureAsHtml));
         app.UseAntiforgery();
         app.MapRazorComponents<App>();
         app.MapGet("/console/live", ConsoleLive.StreamAsync).ExcludeFromDescription();
         return app;
+    }
+
+    /// <summary>A person at the console sees a sentence, never the API's problem JSON or a stack trace (the log keeps it).</summary>
+    private static async Task ShowFailureAsHtml(HttpContext context, RequestDelegate next)
+    {
+        try
+        {
+            await next(context);
+        }
+        catch (Exception e) when (!context.Response.HasStarted && !context.RequestAborted.IsCancellationRequested)
+        {
+            context.RequestServices.GetRequiredService<ILogger<ConsoleSession>>().LogError(e, "Console request {Path} failed", context.Request.Path);
+            context.Response.Clear();
+            context.Response.StatusCode = StatusCodes.Status500InternalServerError;
+            context.Response.ContentType = "text/html; charset=utf-8";
+            await context.Response.WriteAsync(
+                "<!DOCTYPE html><html lang=\"en\"><title>Lockstep console</title><main><h1>Something went wrong on our side</h1>"
+                + "<p role=\"alert\">Nothing was changed by this error. <a href=\"/console\">Back to the console</a></p></main></html>");
+        }
     }
 }
 
