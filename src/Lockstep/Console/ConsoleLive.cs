@@ -29,7 +29,7 @@ public static class ConsoleLive
         long last = rows.ValueKind == JsonValueKind.Array && rows.GetArrayLength() > 0 ? rows[0].GetProperty("seq").GetInt64() : 0;
         using var subscription = hub.Subscribe(user);
         var catchUp = true;
-        await context.Response.WriteAsync(": ready\n\n", aborted);
+        await context.Response.WriteAsync("event: ready\ndata: subscribed\n\n", aborted);
         await context.Response.Body.FlushAsync(aborted);
         try
         {

@@ -4,6 +4,13 @@ using Microsoft.Playwright;
 
 namespace Lockstep.Tests.WebConsole;
 
+/// <summary>The console's browser tests share one server and one browser and run one at a time: Chromium is the heavy part.</summary>
+[CollectionDefinition(Name)]
+public sealed class ConsoleCollection : ICollectionFixture<ConsoleFixture>
+{
+    public const string Name = "Console";
+}
+
 /// <summary>
 /// A Lockstep server on a real port and Debian's Chromium driven by Playwright (its driver ships in the
 /// NuGet package; no browser download). Screenshots go to TestResults/screenshots in the test output.
@@ -12,6 +19,7 @@ public sealed class ConsoleFixture : ServerFixture
 {
     public const string ChromiumPath = "/usr/bin/chromium";
 
+    private readonly List<IBrowserContext> _contexts = [];
     private IPlaywright? _playwright;
 
     protected override bool Kestrel => true;
@@ -49,6 +57,10 @@ public sealed class ConsoleFixture : ServerFixture
     public async Task<IPage> SignedInPageAsync(Guid user)
     {
         var context = await Browser.NewContextAsync(new() { BaseURL = BaseUrl + "/", ViewportSize = new() { Width = 390, Height = 844 } });
+        lock (_contexts)
+        {
+            _contexts.Add(context);
+        }
         context.SetDefaultTimeout(15_000);
         var page = await context.NewPageAsync();
         await page.GotoAsync("console");
@@ -56,6 +68,21 @@ public sealed class ConsoleFixture : ServerFixture
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
         await page.GetByRole(AriaRole.Heading, new() { Name = "Workspaces", Level = 1 }).WaitForAsync();
         return page;
+    }
+
+    /// <summary>Closes the pages a test opened (their live streams too), so the next test starts alone.</summary>
+    public async Task ClosePagesAsync()
+    {
+        IBrowserContext[] open;
+        lock (_contexts)
+        {
+            open = [.. _contexts];
+            _contexts.Clear();
+        }
+        foreach (var context in open)
+        {
+            await context.CloseAsync();
+        }
     }
 
     public static Task ScreenshotAsync(IPage page, string name) =>

@@ -4,7 +4,8 @@ using Microsoft.Playwright;
 namespace Lockstep.Tests.WebConsole;
 
 /// <summary>The remaining screens render their data at phone width (and leave a screenshot each).</summary>
-public sealed class ConsoleScreensTests(ConsoleFixture server) : IClassFixture<ConsoleFixture>
+[Collection(ConsoleCollection.Name)]
+public sealed class ConsoleScreensTests(ConsoleFixture server)
 {
     [Fact]
     public async Task Screens_WithDataInTheWorkspace_ShowCalendarLeadsAndClientSearch()
@@ -48,6 +49,7 @@ public sealed class ConsoleScreensTests(ConsoleFixture server) : IClassFixture<C
         await page.GetByRole(AriaRole.Button, new() { Name = "Search" }).ClickAsync();
         await Assertions.Expect(page.Locator("tbody tr")).ToHaveCountAsync(1);
         await ConsoleFixture.ScreenshotAsync(page, "clients");
+        await server.ClosePagesAsync();
     }
 
     private async Task<JsonElement> CallAsync(Guid user, string sql, params object?[] args)

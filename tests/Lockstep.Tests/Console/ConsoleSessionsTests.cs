@@ -4,7 +4,8 @@ using Microsoft.Playwright;
 namespace Lockstep.Tests.WebConsole;
 
 /// <summary>The client page in a real browser: a client, a pack, and two tabs using sessions at once.</summary>
-public sealed partial class ConsoleSessionsTests(ConsoleFixture server) : IClassFixture<ConsoleFixture>
+[Collection(ConsoleCollection.Name)]
+public sealed partial class ConsoleSessionsTests(ConsoleFixture server)
 {
     [Fact]
     public async Task UseSession_WhenTwoPagesClickAtOnceUntilEmpty_NeverExceedsThePack()
@@ -36,6 +37,7 @@ public sealed partial class ConsoleSessionsTests(ConsoleFixture server) : IClass
         await second.GotoAsync(first.Url);
         await second.GetByTestId("pack").WaitForAsync();
 
+        // 2 concurrent callers (two browser pages, two connections) per round, until both are refused.
         var used = 0;
         var refusals = 0;
         for (var round = 0; round < PackSize; round++)
@@ -71,6 +73,7 @@ public sealed partial class ConsoleSessionsTests(ConsoleFixture server) : IClass
 
         await first.GetByRole(AriaRole.Button, new() { Name = "Reinstate" }).ClickAsync();
         await Assertions.Expect(first.GetByTestId("returned")).ToContainTextAsync("4 used, 1 left");
+        await server.ClosePagesAsync();
     }
 
     /// <summary>Clicks "Use 1 Session" and returns the page the server answered (the one the browser then shows).</summary>

@@ -6,7 +6,8 @@ using Microsoft.Playwright;
 namespace Lockstep.Tests.WebConsole;
 
 /// <summary>Sign-in: the development user picker exists only in Development; a bad token is refused in a sentence.</summary>
-public sealed class ConsoleSignInTests(ConsoleFixture server) : IClassFixture<ConsoleFixture>
+[Collection(ConsoleCollection.Name)]
+public sealed class ConsoleSignInTests(ConsoleFixture server)
 {
     [Theory]
     [InlineData("Production", false)]
@@ -49,7 +50,7 @@ public sealed class ConsoleSignInTests(ConsoleFixture server) : IClassFixture<Co
         Assert.True(cookie.HttpOnly);
         Assert.DoesNotContain(".", cookie.Value);
         Assert.Equal("", await page.EvaluateAsync<string>("document.cookie"));
-        await page.Context.DisposeAsync();
+        await server.ClosePagesAsync();
     }
 
     private sealed class EnvironmentFactory(string connectionString, string environment) : WebApplicationFactory<Program>
