@@ -42,7 +42,7 @@ public sealed class ConsoleSignInTests(ConsoleFixture server)
     }
 
     [Fact]
-    public async Task SignIn_WithAToken_KeepsItOnTheServerBehindAnHttpOnlyCookie()
+    public async Task SignIn_WithAToken_KeepsItOnTheServerBehindAnHttpOnlyCookieUntilSignOut()
     {
         var page = await server.SignedInPageAsync(Guid.NewGuid());
 
@@ -50,6 +50,11 @@ public sealed class ConsoleSignInTests(ConsoleFixture server)
         Assert.True(cookie.HttpOnly);
         Assert.DoesNotContain(".", cookie.Value);
         Assert.Equal("", await page.EvaluateAsync<string>("document.cookie"));
+
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign out" }).ClickAsync();
+        await page.GetByLabel("Access token").WaitForAsync();
+        await page.GotoAsync("console/clients");
+        await page.GetByLabel("Access token").WaitForAsync();
         await server.ClosePagesAsync();
     }
 
