@@ -24,6 +24,33 @@ public sealed class ConsoleSignInTests(ConsoleFixture server)
         Assert.Equal(picker, html.Contains("data-testid=\"user-picker\"", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData("Development", true)]
+    [InlineData("Production", false)]
+    public async Task PickUser_WhenPosted_SignsInOnlyInDevelopment(string environment, bool signedIn)
+    {
+        var user = Guid.NewGuid();
+        await server.ScalarAsUserAsync<string>(user, "select public.create_workspace('Picked')::text");
+        await using var factory = new EnvironmentFactory(server.ConnectionString, environment);
+        using var client = factory.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false, HandleCookies = true });
+        var html = await client.GetStringAsync("/console");
+        var antiforgery = System.Text.RegularExpressions.Regex.Match(html, "name=\"__RequestVerificationToken\" value=\"([^\"]+)\"").Groups[1].Value;
+
+        var response = await client.PostAsync("/console", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["_handler"] = "pick-user",
+            ["PickedUser"] = user.ToString(),
+            ["__RequestVerificationToken"] = antiforgery,
+        }));
+
+        Assert.Equal(signedIn, response.Headers.TryGetValues("Set-Cookie", out var cookies)
+            && cookies.Any(c => c.StartsWith(ConsoleCookie, StringComparison.Ordinal)));
+        var after = await client.GetStringAsync("/console");
+        Assert.Equal(signedIn, after.Contains("Members of Picked", StringComparison.Ordinal));
+    }
+
+    private const string ConsoleCookie = "lockstep_console=";
+
     [Fact]
     public async Task SignIn_WhenTheTokenIsSignedWithAnotherSecret_ShowsTheRefusalAndStaysSignedOut()
     {
