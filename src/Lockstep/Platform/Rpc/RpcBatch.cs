@@ -38,7 +38,8 @@ public static class RpcBatch
         JsonNode? root;
         try
         {
-            root = JsonNode.Parse(body);
+            // Duplicate names are refused while parsing: which of two "p_client_id"s would a call get?
+            root = JsonNode.Parse(body, documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false });
         }
         catch (Exception e) when (e is JsonException or ArgumentException)
         {

@@ -20,7 +20,7 @@ public static class RpcBatchEndpoint
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(5);
     private const string SetClaims = "select set_config('request.jwt.claims', $1, true)";
     // Server-side backstops for the C# deadline: no statement, and no pause between two calls, outlasts it.
-    private const string SetTimeouts =
+    internal const string SetTimeouts =
         "select set_config('statement_timeout', $1, true), set_config('idle_in_transaction_session_timeout', $1, true)";
 
     public static IEndpointRouteBuilder MapRpcBatch(this IEndpointRouteBuilder app)

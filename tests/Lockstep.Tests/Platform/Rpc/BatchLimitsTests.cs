@@ -93,6 +93,35 @@ public sealed class BatchLimitsTests(BatchLimitsFixture server) : IClassFixture<
     }
 
     [Fact]
+    public async Task BatchTimeouts_WhenTheServerPausesInsideTheTransaction_TheDatabaseEndsItItself()
+    {
+        // The backstop for a server that stalls between two calls (the C# deadline cannot fire then):
+        // the settings every batch starts with make PostgreSQL end an idle transaction at the limit.
+        var pack = await SessionsTestData.ClientAsync(server);
+        await using var connection = await server.DataSource.OpenConnectionAsync();
+        var transaction = await connection.BeginTransactionAsync();
+        await using (var set = new Npgsql.NpgsqlCommand(Lockstep.Platform.Rpc.RpcBatchEndpoint.SetTimeouts, connection, transaction))
+        {
+            set.Parameters.Add(new() { Value = "200" });
+            await set.ExecuteNonQueryAsync();
+        }
+        await using (var write = new Npgsql.NpgsqlCommand("update crm.clients set name = 'Changed' where id = $1", connection, transaction))
+        {
+            write.Parameters.Add(new() { Value = pack.Client });
+            await write.ExecuteNonQueryAsync();
+        }
+
+        await Task.Delay(TimeSpan.FromMilliseconds(800));
+
+        await Assert.ThrowsAnyAsync<Npgsql.NpgsqlException>(async () =>
+        {
+            await using var next = new Npgsql.NpgsqlCommand("select 1", connection, transaction);
+            await next.ExecuteScalarAsync();
+        });
+        Assert.Equal(0L, await server.ScalarAsync<long>("select count(*) from crm.clients where id = $1 and name = 'Changed'", pack.Client));
+    }
+
+    [Fact]
     public async Task Batch_WhenItHasMoreCallsThanConfigured_Answers400AndRunsNothing()
     {
         var (owner, workspace) = await WorkspaceAsync();
