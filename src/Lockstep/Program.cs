@@ -1,4 +1,5 @@
 using Lockstep.Crm;
+using Lockstep.Gifts;
 using Lockstep.Leads;
 using Lockstep.Platform;
 using Lockstep.Platform.Cli;
@@ -14,12 +15,14 @@ static WebApplication CreateServer(string[] args)
     builder.AddCrm();
     builder.AddLeads();
     builder.AddSessions();
+    builder.AddGifts();
 
     var app = builder.Build();
     app.MapPlatform();
     app.MapCrm();
     app.MapLeads();
     app.MapSessions();
+    app.MapGifts();
     return app;
 }
 

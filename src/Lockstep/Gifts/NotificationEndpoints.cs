@@ -1,0 +1,151 @@
+using System.Text;
+using System.Text.Json;
+using Lockstep.Platform.Auth;
+using Lockstep.Platform.Database;
+using Lockstep.Platform.Errors;
+using Lockstep.Platform.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace Lockstep.Gifts;
+
+/// <summary>The caller's notifications: a paged list, marking read, and the live stream (Server-Sent Events).</summary>
+public static class NotificationEndpoints
+{
+    public static IEndpointRouteBuilder MapNotifications(this IEndpointRouteBuilder app)
+    {
+        var notifications = app.MapGroup("/api/notifications").WithTags("Notifications").RequireAuthorization();
+        notifications.MapGet("/", List).WithName("ListNotifications")
+            .WithSummary("The caller's notifications, newest first; ?unread=true, ?limit=, ?before= (list_notifications)");
+        notifications.MapPost("/{notificationId}/read", MarkRead).WithName("MarkNotificationRead")
+            .WithSummary("Mark one of the caller's notifications read (mark_notification_read)");
+        notifications.MapPost("/read-all", MarkAllRead).WithName("MarkAllNotificationsRead")
+            .WithSummary("Mark all the caller's notifications read (mark_all_notifications_read)");
+        notifications.MapGet("/stream", Stream).WithName("StreamNotifications")
+            .WithSummary("Server-Sent Events: each new notification as it happens; Last-Event-ID replays what was missed");
+        return app;
+    }
+
+    private static async Task<Results<Ok<NotificationPage>, ProblemHttpResult>> List(
+        HttpContext context, FunctionCaller db, bool? unread = null, int? limit = null, long? before = null)
+    {
+        var outcome = await db.CallAsync(context,
+            "select public.list_notifications(p_unread_only => $1, p_limit => $2, p_before_seq => $3)::text",
+            [unread ?? false, limit ?? 50, before], GiftsJson.Default.NotificationPage);
+        return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
+    }
+
+    private static async Task<Results<Ok<NotificationRead>, ProblemHttpResult>> MarkRead(Guid notificationId, HttpContext context, FunctionCaller db)
+    {
+        var outcome = await db.CallAsync(context, "select public.mark_notification_read(p_notification_id => $1)::text",
+            [notificationId], GiftsJson.Default.NotificationRead);
+        return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
+    }
+
+    private static async Task<Results<Ok<NotificationsMarked>, ProblemHttpResult>> MarkAllRead(HttpContext context, FunctionCaller db)
+    {
+        var outcome = await db.CallAsync(context, "select public.mark_all_notifications_read()::text", [], GiftsJson.Default.NotificationsMarked);
+        return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
+    }
+
+    /// <summary>
+    /// Subscribes first, then reads: a notification committed between the two is still read, because
+    /// every wake-up reads all rows after the last sent <c>seq</c> (the event id).
+    /// </summary>
+    private static async Task Stream(HttpContext context, FunctionCaller db, NotificationHub hub, IConfiguration configuration)
+    {
+        var token = context.Features.Get<VerifiedToken>();
+        if (token?.UserId is not Guid user)
+        {
+            await Problems.Problem(401, "not_authenticated", "Sign in to follow notifications").ExecuteAsync(context);
+            return;
+        }
+        var lastEventId = context.Request.Headers["Last-Event-ID"].ToString();
+        long? resumeAfter = null;
+        if (lastEventId.Length > 0)
+        {
+            if (!long.TryParse(lastEventId, out var parsed) || parsed < 0)
+            {
+                await Problems.Problem(400, "invalid_last_event_id", "Last-Event-ID is a notification sequence number", "Last-Event-ID").ExecuteAsync(context);
+                return;
+            }
+            resumeAfter = parsed;
+        }
+        var keepAlive = TimeSpan.FromSeconds(configuration.GetValue("Lockstep:Gifts:KeepAliveSeconds", 15.0));
+        var aborted = context.RequestAborted;
+
+        using var subscription = hub.Subscribe(user);
+        var last = resumeAfter ?? await NewestSeqAsync(db, token, aborted);
+
+        context.Response.ContentType = "text/event-stream";
+        context.Response.Headers.CacheControl = "no-cache";
+        context.Response.Headers["X-Accel-Buffering"] = "no";
+        context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
+        try
+        {
+            await context.Response.WriteAsync(": connected\n\n", aborted);
+            await context.Response.Body.FlushAsync(aborted);
+            while (!aborted.IsCancellationRequested)
+            {
+                last = await SendSinceAsync(context, db, token, last, aborted);
+                if (!await subscription.WaitAsync(keepAlive, aborted))
+                {
+                    await context.Response.WriteAsync(": keep-alive\n\n", aborted);
+                    await context.Response.Body.FlushAsync(aborted);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (aborted.IsCancellationRequested)
+        {
+        }
+        catch (IOException) when (aborted.IsCancellationRequested)
+        {
+        }
+    }
+
+    private static async Task<long> NewestSeqAsync(FunctionCaller db, VerifiedToken token, CancellationToken cancellationToken)
+    {
+        var json = await db.CallAsync(token, "select public.list_notifications(p_limit => 1)::text", [], cancellationToken);
+        using var page = JsonDocument.Parse(json!);
+        var newest = page.RootElement.GetProperty("notifications");
+        return newest.GetArrayLength() == 0 ? 0 : newest[0].GetProperty("seq").GetInt64();
+    }
+
+    private static async Task<long> SendSinceAsync(HttpContext context, FunctionCaller db, VerifiedToken token, long last, CancellationToken cancellationToken)
+    {
+        const int Batch = 100;
+        while (true)
+        {
+            var json = await db.CallAsync(token, "select public.notifications_since(p_after_seq => $1, p_limit => $2)::text",
+                [last, Batch], cancellationToken);
+            using var page = JsonDocument.Parse(json!);
+            var rows = page.RootElement.GetProperty("notifications");
+            if (rows.GetArrayLength() == 0)
+            {
+                return last;
+            }
+            var events = new StringBuilder();
+            foreach (var row in rows.EnumerateArray())
+            {
+                last = row.GetProperty("seq").GetInt64();
+                events.Append("id: ").Append(last).Append('\n')
+                      .Append("event: notification\n")
+                      .Append("data: ").Append(row.GetRawText()).Append("\n\n");
+            }
+            await context.Response.WriteAsync(events.ToString(), cancellationToken);
+            await context.Response.Body.FlushAsync(cancellationToken);
+            if (rows.GetArrayLength() < Batch)
+            {
+                return last;
+            }
+        }
+    }
+}
+
+public sealed record Notification(Guid Id, long Seq, Guid WorkspaceId, string Type, JsonElement Data, DateTimeOffset CreatedAt, DateTimeOffset? ReadAt);
+
+public sealed record NotificationPage(Notification[] Notifications, long? NextBeforeSeq);
+
+public sealed record NotificationRead(Guid NotificationId, DateTimeOffset ReadAt);
+
+public sealed record NotificationsMarked(int Marked);

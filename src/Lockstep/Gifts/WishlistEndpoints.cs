@@ -1,0 +1,84 @@
+using System.Text.Json.Serialization;
+using Lockstep.Platform.Database;
+using Lockstep.Platform.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace Lockstep.Gifts;
+
+public static class WishlistEndpoints
+{
+    public static IEndpointRouteBuilder MapWishlists(this IEndpointRouteBuilder app)
+    {
+        var workspaces = app.MapGroup("/api/workspaces/{workspaceId}/wishlists").WithTags("Gifts").RequireAuthorization();
+        workspaces.MapPost("/", CreateWishlist).WithName("CreateWishlist")
+            .WithSummary("Create a wishlist; the caller is its celebrant (create_wishlist)");
+        workspaces.MapGet("/", ListWishlists).WithName("ListWishlists")
+            .WithSummary("The wishlists of a gift group (list_wishlists)");
+
+        var wishlists = app.MapGroup("/api/wishlists/{wishlistId}").WithTags("Gifts").RequireAuthorization();
+        wishlists.MapGet("/", GetWishlist).WithName("GetWishlist")
+            .WithSummary("A wishlist with its items; claim state for members, none for the celebrant (get_wishlist)");
+        wishlists.MapPost("/items", AddItem).WithName("AddWishlistItem")
+            .WithSummary("Add an item to the caller's own wishlist (add_wishlist_item)");
+        return app;
+    }
+
+    private static async Task<Results<Created<WishlistCreated>, ProblemHttpResult>> CreateWishlist(
+        Guid workspaceId, CreateWishlistRequest request, HttpContext context, FunctionCaller db)
+    {
+        var outcome = await db.CallAsync(context, "select public.create_wishlist(p_workspace_id => $1, p_title => $2)::text",
+            [workspaceId, request.Title], GiftsJson.Default.WishlistCreated);
+        return outcome.Succeeded ? TypedResults.Created($"/api/wishlists/{outcome.Value!.WishlistId}", outcome.Value) : outcome.Problem!;
+    }
+
+    private static async Task<Results<Ok<WishlistList>, ProblemHttpResult>> ListWishlists(Guid workspaceId, HttpContext context, FunctionCaller db)
+    {
+        var outcome = await db.CallAsync(context, "select public.list_wishlists(p_workspace_id => $1)::text",
+            [workspaceId], GiftsJson.Default.WishlistList);
+        return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
+    }
+
+    private static async Task<Results<Ok<WishlistView>, ProblemHttpResult>> GetWishlist(Guid wishlistId, HttpContext context, FunctionCaller db)
+    {
+        var outcome = await db.CallAsync(context, "select public.get_wishlist(p_wishlist_id => $1)::text",
+            [wishlistId], GiftsJson.Default.WishlistView);
+        return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
+    }
+
+    private static async Task<Results<Created<ItemAdded>, ProblemHttpResult>> AddItem(
+        Guid wishlistId, AddItemRequest request, HttpContext context, FunctionCaller db)
+    {
+        var outcome = await db.CallAsync(context,
+            "select public.add_wishlist_item(p_wishlist_id => $1, p_title => $2, p_price => $3, p_link => $4, p_notes => $5)::text",
+            [wishlistId, request.Title, request.Price, request.Link, request.Notes], GiftsJson.Default.ItemAdded);
+        return outcome.Succeeded ? TypedResults.Created($"/api/wishlists/{wishlistId}", outcome.Value) : outcome.Problem!;
+    }
+}
+
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
+public sealed record CreateWishlistRequest(string Title);
+
+public sealed record WishlistCreated(Guid WishlistId);
+
+public sealed record WishlistSummary(Guid WishlistId, string Title, Guid CelebrantId, string? CelebrantName, long ItemCount, DateTimeOffset CreatedAt);
+
+public sealed record WishlistList(WishlistSummary[] Wishlists);
+
+/// <summary>An item; the claim fields are absent in the celebrant's view.</summary>
+public sealed record WishlistItemView(
+    Guid ItemId, string Title, decimal Price, string? Link, string? Notes, DateTimeOffset CreatedAt,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] decimal? AdditionalCosts = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] decimal? Total = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? ClaimState = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] Guid? ClaimerId = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? ClaimerName = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] decimal? Pledged = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] decimal? Remaining = null);
+
+public sealed record WishlistView(
+    Guid WishlistId, Guid WorkspaceId, string Title, Guid CelebrantId, string? CelebrantName, bool IsCelebrant, WishlistItemView[] Items);
+
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
+public sealed record AddItemRequest(string Title, decimal Price, string? Link = null, string? Notes = null);
+
+public sealed record ItemAdded(Guid ItemId);

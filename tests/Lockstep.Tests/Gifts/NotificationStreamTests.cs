@@ -1,0 +1,220 @@
+using System.Diagnostics;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Lockstep.Tests.Support;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Xunit.Abstractions;
+using static Lockstep.Tests.Gifts.GiftGroup;
+
+namespace Lockstep.Tests.Gifts;
+
+/// <summary>The live stream over a real socket: a claim made elsewhere arrives as an SSE event; Last-Event-ID replays.</summary>
+public sealed class NotificationStreamTests(KestrelServerFixture server, ITestOutputHelper output) : IClassFixture<KestrelServerFixture>
+{
+    private HttpClient StreamClient(Guid user)
+    {
+        var client = new HttpClient { BaseAddress = ListeningAddress(), Timeout = Timeout.InfiniteTimeSpan };
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", server.Jwt.Mint(user, TimeSpan.FromHours(1)));
+        return client;
+    }
+
+    /// <summary>The loopback address Kestrel actually bound (port 0 picks a free one).</summary>
+    private Uri ListeningAddress() => new(server.Factory.Services.GetRequiredService<IServer>()
+        .Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First());
+
+    /// <summary>The server's LISTEN connections on this database, once one is up (another test may have just killed it).</summary>
+    private async Task<long> ListenersAsync()
+    {
+        const string Count = "select count(*) from pg_stat_activity where datname = current_database() and query ilike 'listen %'";
+        for (var attempt = 0; attempt < 50 && await server.ScalarAsync<long>(Count) == 0; attempt++)
+        {
+            await Task.Delay(100);
+        }
+        return await server.ScalarAsync<long>(Count);
+    }
+
+    private sealed record SseEvent(string? Id, string? Event, string Data);
+
+    /// <summary>Reads the stream until <paramref name="count"/> events (comments skipped) or the deadline.</summary>
+    private static async Task<List<SseEvent>> ReadEventsAsync(StreamReader reader, int count, TimeSpan deadline)
+    {
+        using var timeout = new CancellationTokenSource(deadline);
+        var events = new List<SseEvent>();
+        string? id = null, name = null;
+        var data = new List<string>();
+        while (events.Count < count)
+        {
+            var line = await reader.ReadLineAsync(timeout.Token) ?? throw new EndOfStreamException();
+            if (line.Length == 0)
+            {
+                if (data.Count > 0)
+                {
+                    events.Add(new SseEvent(id, name, string.Join('\n', data)));
+                }
+                id = name = null;
+                data.Clear();
+            }
+            else if (line.StartsWith("id: ", StringComparison.Ordinal))
+            {
+                id = line[4..];
+            }
+            else if (line.StartsWith("event: ", StringComparison.Ordinal))
+            {
+                name = line[7..];
+            }
+            else if (line.StartsWith("data: ", StringComparison.Ordinal))
+            {
+                data.Add(line[6..]);
+            }
+        }
+        return events;
+    }
+
+    private async Task<(HttpResponseMessage Response, StreamReader Reader)> ConnectAsync(HttpClient client, string? lastEventId = null)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, "/api/notifications/stream");
+        request.Headers.Accept.ParseAdd("text/event-stream");
+        if (lastEventId is not null)
+        {
+            request.Headers.Add("Last-Event-ID", lastEventId);
+        }
+        var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        response.EnsureSuccessStatusCode();
+        Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
+        var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        Assert.Equal(": connected", await reader.ReadLineAsync());
+        return (response, reader);
+    }
+
+    [Fact]
+    public async Task Stream_WhenAnotherMemberClaims_DeliversTheEventWithinASecond()
+    {
+        var group = await GiftGroup.CreateAsync(server, others: 1);
+        var item = await group.AddItemAsync(server, 30m, "Lamp");
+        using var client = StreamClient(group.Others[0]);
+        var (response, reader) = await ConnectAsync(client);
+        using var _ = response;
+
+        var clock = Stopwatch.StartNew();
+        using var claimerClient = StreamClient(group.Claimer);
+        var claimed = await claimerClient.PostAsync($"/api/wishlist-items/{item}/claim", null);
+        claimed.EnsureSuccessStatusCode();
+        var events = await ReadEventsAsync(reader, 1, TimeSpan.FromSeconds(5));
+        clock.Stop();
+
+        output.WriteLine($"claim response to event received: {clock.ElapsedMilliseconds} ms");
+        var notification = JsonDocument.Parse(events[0].Data).RootElement;
+        Assert.Equal("notification", events[0].Event);
+        Assert.Equal(notification.GetProperty("seq").GetInt64().ToString(), events[0].Id);
+        Assert.Equal("item_claimed", notification.GetProperty("type").GetString());
+        Assert.Equal(item, notification.GetProperty("data").GetProperty("item_id").GetGuid());
+        Assert.Equal("Claire Claimer", notification.GetProperty("data").GetProperty("claimer_name").GetString());
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"took {clock.ElapsedMilliseconds} ms");
+    }
+
+    [Fact]
+    public async Task Stream_WhenReconnectingWithLastEventId_ReplaysWhatWasMissedInOrder()
+    {
+        var group = await GiftGroup.CreateAsync(server, others: 1);
+        var items = new List<Guid>();
+        for (var i = 0; i < 4; i++)
+        {
+            items.Add(await group.AddItemAsync(server, 30m, $"Item {i}"));
+        }
+        using var client = StreamClient(group.Others[0]);
+        string lastId;
+        {
+            var (response, reader) = await ConnectAsync(client);
+            using var _ = response;
+            AssertSuccess(await CallAsync(server, group.Claimer, "select public.claim_item($1)::text", items[0]));
+            lastId = (await ReadEventsAsync(reader, 1, TimeSpan.FromSeconds(5)))[0].Id!;
+        }
+        // Missed while disconnected.
+        for (var i = 1; i < 4; i++)
+        {
+            AssertSuccess(await CallAsync(server, group.Claimer, "select public.claim_item($1)::text", items[i]));
+        }
+
+        var (again, replay) = await ConnectAsync(client, lastId);
+        using var __ = again;
+        var events = await ReadEventsAsync(replay, 3, TimeSpan.FromSeconds(5));
+
+        Assert.Equal(items.Skip(1), events.Select(e => JsonDocument.Parse(e.Data).RootElement.GetProperty("data").GetProperty("item_id").GetGuid()));
+        Assert.True(events.Select(e => long.Parse(e.Id!)).SequenceEqual(events.Select(e => long.Parse(e.Id!)).Order()));
+        Assert.True(long.Parse(events[0].Id!) > long.Parse(lastId));
+    }
+
+    [Fact]
+    public async Task Stream_WhenSomeoneElseIsNotified_SendsThisMemberNothing()
+    {
+        var group = await GiftGroup.CreateAsync(server, others: 1);
+        var item = await group.AddItemAsync(server, 30m);
+        var other = await group.AddItemAsync(server, 30m);
+        using var client = StreamClient(group.Claimer);
+        var (response, reader) = await ConnectAsync(client);
+        using var _ = response;
+
+        // The claimer's own claim notifies others only; then a claim by the other member reaches the claimer.
+        AssertSuccess(await CallAsync(server, group.Claimer, "select public.claim_item($1)::text", item));
+        AssertSuccess(await CallAsync(server, group.Others[0], "select public.claim_item($1)::text", other));
+        var events = await ReadEventsAsync(reader, 1, TimeSpan.FromSeconds(5));
+
+        Assert.Equal(other, JsonDocument.Parse(events[0].Data).RootElement.GetProperty("data").GetProperty("item_id").GetGuid());
+    }
+
+    [Fact]
+    public async Task Stream_WhenTheListeningConnectionIsKilled_ReconnectsAndStillDelivers()
+    {
+        var group = await GiftGroup.CreateAsync(server, others: 1);
+        var item = await group.AddItemAsync(server, 30m);
+        using var client = StreamClient(group.Others[0]);
+        var (response, reader) = await ConnectAsync(client);
+        using var _ = response;
+
+        Assert.Equal(1L, await ListenersAsync());
+        Assert.Equal(1L, await server.ScalarAsync<long>("""
+            select count(*) from (select pg_terminate_backend(pid) from pg_stat_activity
+                                  where datname = current_database() and query ilike 'listen %') t
+            """));
+        // Committed while nobody listens: the NOTIFY is lost, the row is not; the reconnect wakes every stream.
+        AssertSuccess(await CallAsync(server, group.Claimer, "select public.claim_item($1)::text", item));
+        var events = await ReadEventsAsync(reader, 1, TimeSpan.FromSeconds(10));
+
+        Assert.Equal(item, JsonDocument.Parse(events[0].Data).RootElement.GetProperty("data").GetProperty("item_id").GetGuid());
+    }
+
+    [Fact]
+    public async Task Stream_WhenLastEventIdIsNotANumber_Returns400()
+    {
+        using var client = StreamClient(Guid.NewGuid());
+        var request = new HttpRequestMessage(HttpMethod.Get, "/api/notifications/stream");
+        request.Headers.Add("Last-Event-ID", "yesterday");
+
+        var response = await client.SendAsync(request);
+
+        await Http.AssertProblemAsync(response, System.Net.HttpStatusCode.BadRequest, "invalid_last_event_id");
+    }
+
+    [Fact]
+    public async Task Stream_ManyStreams_ShareOneListeningConnection()
+    {
+        var group = await GiftGroup.CreateAsync(server, others: 3);
+        var clients = group.Others.Select(StreamClient).ToList();
+        var streams = new List<(HttpResponseMessage Response, StreamReader Reader)>();
+        foreach (var client in clients)
+        {
+            streams.Add(await ConnectAsync(client));
+        }
+
+        Assert.Equal(1L, await ListenersAsync());
+        foreach (var (response, _) in streams)
+        {
+            response.Dispose();
+        }
+        clients.ForEach(c => c.Dispose());
+    }
+}
