@@ -108,3 +108,23 @@ as $$
   select count(*)::integer from deleted
 $$;
 grant execute on function platform.purge_idempotency_keys(integer) to public;
+
+-- Graceful shutdown: a stopping server gives back the outbox rows it claimed but did not try yet.
+
+/*
+ * leads.release_outbox(p_workspace_id, p_outbox_id) → boolean: server only. Gives back a claimed row
+ * that was not tried (a stopping worker's rest of a batch): the lease ends now and the attempt taken by
+ * the claim is returned. False when the row is done or not found.
+ */
+create or replace function leads.release_outbox(p_workspace_id uuid, p_outbox_id uuid)
+returns boolean
+language sql
+security definer
+set search_path = ''
+as $$
+  update leads.outbox o
+  set claimed_until = null, attempts = greatest(o.attempts - 1, 0)
+  where o.workspace_id = p_workspace_id and o.id = p_outbox_id and o.done_at is null and o.claimed_until is not null
+  returning true
+$$;
+revoke execute on function leads.release_outbox(uuid, uuid) from public;
