@@ -60,6 +60,52 @@ public sealed class CrashTests(DatabaseFixture db, ITestOutputHelper output) : I
         output.WriteLine($"crash: {Kills} SIGKILLs survived; {load.Summary()}; rows checked {rows}");
     }
 
+    [Fact]
+    public async Task Serve_WhenSigtermArrivesDuringARequest_StopsAcceptingFinishesItAndExitsCleanly()
+    {
+        var owner = Guid.NewGuid();
+        var (_, pack) = await KeyedLoad.SetupAsync(db.DataSource, owner);
+        var port = KeyedLoad.FreePort();
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(20) };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer",
+            new Lockstep.Platform.Auth.Hs256Jwt(Encoding.UTF8.GetBytes(ServerFixture.JwtSecret), "authenticated").Mint(owner, TimeSpan.FromHours(1)));
+        using var server = await StartAsync(port, http);
+
+        // The test holds the pack's row, so the request is in flight inside the database when SIGTERM comes.
+        await using var connection = await db.DataSource.OpenConnectionAsync();
+        await using var holder = await connection.BeginTransactionAsync();
+        await using (var hold = new Npgsql.NpgsqlCommand("select 1 from sessions.purchases where id = $1 for update", connection, holder))
+        {
+            hold.Parameters.Add(new Npgsql.NpgsqlParameter { Value = pack });
+            await hold.ExecuteScalarAsync();
+        }
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"/api/purchases/{pack}/use");
+        request.Headers.Add(Lockstep.Platform.Http.Idempotency.KeyHeader, "in-flight");
+        var inFlight = http.SendAsync(request);
+        while (await db.ScalarAsync<long>("select count(*) from pg_stat_activity where wait_event_type = 'Lock' and query like '%consume_session%'") == 0)
+        {
+            await Task.Delay(25);
+        }
+
+        using (var term = Process.Start("kill", ["-TERM", server.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+        {
+            await term.WaitForExitAsync();
+        }
+        await Task.Delay(500);
+        using (var fresh = new HttpClient { BaseAddress = http.BaseAddress, Timeout = TimeSpan.FromSeconds(5) })
+        {
+            await Assert.ThrowsAsync<HttpRequestException>(() => fresh.GetAsync("/health/live"));
+        }
+        await holder.RollbackAsync();
+
+        using var answered = await inFlight;
+        Assert.Equal(HttpStatusCode.OK, answered.StatusCode);
+        using var exit = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await server.WaitForExitAsync(exit.Token);
+        Assert.Equal(0, server.ExitCode);
+        Assert.Equal(1, await db.ScalarAsync<int>("select sessions_used from sessions.purchases where id = $1", pack));
+    }
+
     private async Task<Process> StartAsync(int port, HttpClient http)
     {
         var start = new ProcessStartInfo("dotnet")
