@@ -138,7 +138,7 @@ public sealed class CrashTests(DatabaseFixture db, ITestOutputHelper output) : I
                     return process;
                 }
             }
-            catch (HttpRequestException)
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
             {
                 // not listening yet
             }

@@ -120,6 +120,47 @@ public sealed class IdempotencyTests(ServerFixture server) : IClassFixture<Serve
         Assert.Equal(1, await UsedAsync(server, pack));
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Post_WhenItsConnectionIsKilledBeforeCommit_IsRetriedOnlyWithAKey(bool keyed)
+    {
+        var (owner, _, client) = await ClientAsync(server);
+        var pack = await PackAsync(server, owner, client, 3);
+        var http = server.Client(owner);
+
+        await using var connection = await server.DataSource.OpenConnectionAsync();
+        await using var holder = await connection.BeginTransactionAsync();
+        await using (var hold = new Npgsql.NpgsqlCommand("select 1 from sessions.purchases where id = $1 for update", connection, holder))
+        {
+            hold.Parameters.Add(new Npgsql.NpgsqlParameter { Value = pack });
+            await hold.ExecuteScalarAsync();
+        }
+        var first = http.SendAsync(Post($"/api/purchases/{pack}/use", null, keyed ? "killed" : null));
+        await WaitUntilWaitingAsync(pack);
+        await server.ScalarAsync<bool>(
+            "select bool_and(pg_terminate_backend(pid)) from pg_stat_activity where wait_event_type = 'Lock' and query like '%consume_session%'");
+        if (keyed)
+        {
+            await WaitUntilWaitingAsync(pack); // the retry, in a new transaction
+        }
+        await holder.RollbackAsync();
+
+        var response = await first;
+        if (keyed)
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal(1, await UsedAsync(server, pack));
+        }
+        else
+        {
+            // Without a key the server cannot know the outcome is safe to repeat: 503, the client decides.
+            await Http.AssertProblemAsync(response, HttpStatusCode.ServiceUnavailable, "database_unavailable");
+            Assert.True(response.Headers.RetryAfter is not null);
+            Assert.Equal(0, await UsedAsync(server, pack));
+        }
+    }
+
     private async Task WaitUntilWaitingAsync(Guid pack)
     {
         for (var i = 0; i < 200; i++)
