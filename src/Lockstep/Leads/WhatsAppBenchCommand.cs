@@ -44,7 +44,7 @@ public static class WhatsAppBenchCommand
         try
         {
             await app.StartAsync(cancellationToken);
-            var dataSource = app.Services.GetRequiredService<DatabaseHost>().DataSource;
+            var dataSource = app.Services.GetRequiredService<DatabaseHost>().OwnerDataSource;
             var phoneNumberId = Random.Shared.NextInt64(100_000_000_000, 999_999_999_999).ToString(CultureInfo.InvariantCulture);
             await using var setup = dataSource.CreateCommand("""
                 with w as (insert into platform.workspaces (name, created_by) values ('whatsapp-bench', gen_random_uuid()) returning id)
