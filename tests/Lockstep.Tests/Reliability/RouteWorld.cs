@@ -59,11 +59,11 @@ public sealed record RouteWorld(
     /// <summary>Every routed endpoint of the app (method, pattern, name), read from its EndpointDataSource.</summary>
     public static List<RouteEndpoint> Endpoints(IServiceProvider services) =>
         services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
-            .Where(e => e.Metadata.GetMetadata<HttpMethodMetadata>() is not null)
             .OrderBy(e => e.RoutePattern.RawText, StringComparer.Ordinal)
             .ToList();
 
-    public static string Method(RouteEndpoint endpoint) => endpoint.Metadata.GetMetadata<HttpMethodMetadata>()!.HttpMethods[0];
+    /// <summary>The route's method; GET for one that answers any method (the health checks).</summary>
+    public static string Method(RouteEndpoint endpoint) => endpoint.Metadata.GetMetadata<HttpMethodMetadata>()?.HttpMethods[0] ?? "GET";
 
     /// <summary>"POST /api/workspaces/{workspaceId}/clients/": one route, as the tests name it.</summary>
     public static string Key(RouteEndpoint endpoint) => $"{Method(endpoint)} /{endpoint.RoutePattern.RawText!.TrimStart('/')}";
