@@ -37,6 +37,7 @@ public sealed class AuthorizationMatrixTests(ServerFixture server, ITestOutputHe
         ["POST /api/workspaces/{workspaceId}/members"] = new("401 401 404 403 201 201 -",
             Body: _ => $$"""{"user_id":"{{Guid.NewGuid()}}","role":"member"}"""),
         ["PATCH /api/workspaces/{workspaceId}/members/{userId}"] = new("401 401 404 403 200 200 -", Body: _ => """{"role":"admin"}"""),
+        ["GET /api/workspaces/{workspaceId}/audit/"] = new("401 401 404 403 403 200 -", Query: w => $"entity_table=crm.clients&entity_id={w.Client}"),
         ["DELETE /api/workspaces/{workspaceId}/members/{userId}"] = new("401 401 404 403 204 204 -"),
 
         // CRM

@@ -409,7 +409,10 @@ public sealed class BadRequestGenerator(Random random, RouteWorld world, Diction
         else if (roll < 86)
         {
             defects.Add("wrong root");
-            return (Pick(["[]", "[{}]", "\"text\"", "42", "null", "true", "[" + Serialize(values) + "]"]), true);
+            // An array is the right root for a route that takes a list (contacts:import).
+            return route.BodyType?.IsArray == true
+                ? (Pick(["{}", "\"text\"", "42", "null", "true"]), true)
+                : (Pick(["[]", "[{}]", "\"text\"", "42", "null", "true", "[" + Serialize(values) + "]"]), true);
         }
         else if (roll < 93)
         {
