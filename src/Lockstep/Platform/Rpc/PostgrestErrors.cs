@@ -8,7 +8,11 @@ public static class PostgrestErrors
 {
     private static readonly JsonWriterOptions WriterOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
-    public static async Task Write(HttpContext context, int status, string code, string message, string? details = null, string? hint = null)
+    public static Task Write(HttpContext context, int status, string code, string message, string? details = null, string? hint = null) =>
+        Write(context, status, code, message, details, hint, extra: null);
+
+    /// <summary>The same body with more members after PostgREST's four (the batch endpoint adds the failing call's index).</summary>
+    public static async Task Write(HttpContext context, int status, string code, string message, string? details, string? hint, Action<Utf8JsonWriter>? extra)
     {
         context.Response.StatusCode = status;
         context.Response.ContentType = "application/json; charset=utf-8";
@@ -18,6 +22,7 @@ public static class PostgrestErrors
         WriteNullable(json, "details", details);
         WriteNullable(json, "hint", hint);
         json.WriteString("message", message);
+        extra?.Invoke(json);
         json.WriteEndObject();
     }
 

@@ -22,6 +22,7 @@ public static class RpcEndpoints
         var rpc = app.MapGroup(Prefix + "/rpc").ExcludeFromDescription();
         rpc.MapPost("/{function}", CallWithBody);
         rpc.MapGet("/{function}", CallWithQuery);
+        app.MapRpcBatch();
         return app;
     }
 
