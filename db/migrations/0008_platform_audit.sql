@@ -7,8 +7,12 @@
 -- a tenant table without the trigger): a migration that creates a tenant table ends with
 --   select platform.audit_table('schema.table');
 
+-- workspace_id has no foreign key on purpose: the audited row's own key already guarantees it, and
+-- the check would take a KEY SHARE lock on the workspace row in every audited write, which deadlocks
+-- with functions that lock that row FOR UPDATE (ensure_workspace_keeps_owner) and would keep a
+-- workspace's history from outliving it.
 create table platform.audit_log (
-  workspace_id uuid not null references platform.workspaces (id),
+  workspace_id uuid not null,
   id bigint generated always as identity,
   at timestamptz not null default now(),
   actor_id uuid,

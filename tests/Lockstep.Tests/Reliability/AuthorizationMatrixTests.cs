@@ -29,6 +29,8 @@ public sealed class AuthorizationMatrixTests(ServerFixture server, ITestOutputHe
         ["GET /openapi/{documentName}.json"] = new("200 401 200 200 200 200 -", Path: "/openapi/v1.json"),
         ["POST /rest/v1/rpc/{function}"] = new("200 401 200 200 200 200 -", Path: "/rest/v1/rpc/list_members",
             Body: w => $$"""{"p_workspace_id":"{{w.Workspace}}"}"""),
+        ["POST /rest/v1/rpc"] = new("422 401 422 200 200 200 -",
+            Body: w => $$$"""{"calls":[{"fn":"list_members","args":{"p_workspace_id":"{{{w.Workspace}}}"}}]}"""),
         ["GET /rest/v1/rpc/{function}"] = new("200 401 200 200 200 200 -", Path: "/rest/v1/rpc/list_members",
             Query: w => $"p_workspace_id={w.Workspace}"),
         ["POST /api/workspaces/"] = new("401 401 201 201 201 201 -", Body: _ => """{"name":"New"}"""),
