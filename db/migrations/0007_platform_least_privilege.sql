@@ -43,6 +43,24 @@ grant execute on function leads.fail_outbox(uuid, uuid, text, interval) to locks
 grant execute on function sessions.due_bookings(integer) to lockstep_api;
 grant execute on function sessions.complete_due_booking(uuid, uuid) to lockstep_api;
 
+-- Server-only functions of the idempotency migration (0006, built in parallel): granted when present.
+do $$
+declare
+  v_function regprocedure;
+begin
+  for v_function in
+    select to_regprocedure(f) from unnest(array[
+      'platform.idempotency_begin(text, text, text)',
+      'platform.idempotency_complete(text, text, text, integer, text, text, text, interval)',
+      'platform.purge_idempotency_keys(integer)',
+      'leads.release_outbox(uuid, uuid)']) as f
+    where to_regprocedure(f) is not null
+  loop
+    execute format('grant execute on function %s to lockstep_api', v_function);
+  end loop;
+end
+$$;
+
 /*
  * platform.applied_migrations() → setof text: the names of the applied migrations, for the
  * readiness check (the serving role cannot read platform.schema_migrations itself).
