@@ -4,6 +4,7 @@ using Lockstep.Leads;
 using Lockstep.Platform;
 using Lockstep.Platform.Cli;
 using Lockstep.Sessions;
+using Lockstep.WebConsole;
 
 return await LockstepCli.RunAsync(args, CreateServer,
     CrmModule.ContactsCommand(), SessionsModule.BookingsCommand(), WhatsAppBenchCommand.Create(CreateServer));
@@ -12,6 +13,7 @@ static WebApplication CreateServer(string[] args)
 {
     var builder = WebApplication.CreateBuilder(args);
     builder.AddPlatform();
+    builder.AddWebConsole();
     builder.AddCrm();
     builder.AddLeads();
     builder.AddSessions();
@@ -19,6 +21,7 @@ static WebApplication CreateServer(string[] args)
 
     var app = builder.Build();
     app.MapPlatform();
+    app.MapWebConsole();
     app.MapCrm();
     app.MapLeads();
     app.MapSessions();

@@ -79,11 +79,33 @@ public sealed class WhatsAppOutboxWorker(DatabaseHost database, WhatsAppOptions 
             var json = (string)(await claim.ExecuteScalarAsync(cancellationToken))!;
             claims = JsonSerializer.Deserialize(json, LeadsJson.Default.OutboxClaimArray)!;
         }
-        foreach (var item in claims)
-        {
-            await DeliverAsync(dataSource, item, cancellationToken);
-        }
+        await DeliverClaimsAsync(dataSource, claims, cancellationToken);
         return claims.Length;
+    }
+
+    /// <summary>
+    /// Sends the claimed rows one by one. When the server stops, the send in flight finishes (each send is
+    /// bounded by SendTimeout) and the rows not tried yet are released at once instead of waiting out their lease.
+    /// </summary>
+    public async Task DeliverClaimsAsync(NpgsqlDataSource dataSource, IReadOnlyList<OutboxClaim> claims, CancellationToken stoppingToken)
+    {
+        for (var i = 0; i < claims.Count; i++)
+        {
+            if (stoppingToken.IsCancellationRequested)
+            {
+                var released = 0;
+                foreach (var rest in claims.Skip(i))
+                {
+                    await using var release = dataSource.CreateCommand("select leads.release_outbox($1, $2)");
+                    release.Parameters.Add(new NpgsqlParameter { Value = rest.WorkspaceId });
+                    release.Parameters.Add(new NpgsqlParameter { Value = rest.OutboxId });
+                    released += await release.ExecuteScalarAsync(CancellationToken.None) is true ? 1 : 0;
+                }
+                logger.LogInformation("Stopping: released {Released} claimed WhatsApp message(s) not tried yet", released);
+                return;
+            }
+            await DeliverAsync(dataSource, claims[i], CancellationToken.None);
+        }
     }
 
     private async Task DeliverAsync(NpgsqlDataSource dataSource, OutboxClaim item, CancellationToken cancellationToken)

@@ -26,6 +26,10 @@ public static class PlatformModule
         services.AddHostedService(sp => sp.GetRequiredService<DatabaseHost>());
         services.AddSingleton<FunctionCaller>();
         services.AddSingleton<FunctionCatalog>();
+        services.AddHostedService<IdempotencyPurge>();
+        // SIGTERM: Kestrel stops accepting, in-flight requests and workers get this long to finish.
+        services.Configure<HostOptions>(o => o.ShutdownTimeout =
+            builder.Configuration.GetValue("Lockstep:ShutdownTimeout", TimeSpan.FromSeconds(30)));
 
         services.AddSingleton(sp =>
         {
@@ -83,6 +87,7 @@ public static class PlatformModule
         app.UseAuthentication();
         app.UseMiddleware<BearerTokenMiddleware>();
         app.UseAuthorization();
+        app.UseMiddleware<Idempotency>();
 
         app.MapHealthChecks("/health/live", new() { Predicate = _ => false });
         app.MapHealthChecks("/health/ready", new() { Predicate = check => check.Tags.Contains("ready") });

@@ -130,6 +130,21 @@ public sealed class DatabaseHost(IConfiguration configuration, ILogger<DatabaseH
         {
             builder.MaxAutoPrepare = 64;
         }
+        // Fail fast while the database is down: a bounded connect and command time, then 503.
+        var connectTimeout = configuration.GetValue<int?>("Lockstep:Database:ConnectTimeoutSeconds");
+        if (connectTimeout is not null || builder.Timeout == 15)
+        {
+            builder.Timeout = connectTimeout ?? 5;
+        }
+        var commandTimeout = configuration.GetValue<int?>("Lockstep:Database:CommandTimeoutSeconds");
+        if (commandTimeout is not null)
+        {
+            builder.CommandTimeout = commandTimeout.Value;
+        }
+        if (builder.KeepAlive == 0)
+        {
+            builder.KeepAlive = 10;
+        }
         var pool = configuration.GetValue<int?>("Lockstep:Database:MaxPoolSize");
         if (pool is not null)
         {

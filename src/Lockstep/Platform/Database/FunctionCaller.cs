@@ -6,17 +6,52 @@ namespace Lockstep.Platform.Database;
 /// <summary>
 /// Calls a SQL function as the caller: the verified token claims go into <c>request.jwt.claims</c>
 /// with <c>set_config(..., true)</c> and the function runs right after, both in one batch — one round
-/// trip, one implicit transaction, so the claims never outlive the call.
+/// trip, one implicit transaction, so the claims never outlive the call. Inside a keyed request
+/// (<see cref="DatabaseCalls.Transaction"/>) the batch joins that request's transaction instead.
+/// A call the server rolled back (40001, 40P01), or that never reached it, is tried again a bounded
+/// number of times; after a lost connection only when the request is a read.
 /// </summary>
-public sealed class FunctionCaller(DatabaseHost database)
+public sealed class FunctionCaller(DatabaseHost database, IConfiguration configuration)
 {
     private const string SetClaims = "select set_config('request.jwt.claims', $1, true)";
+
+    private readonly int _attempts = Math.Max(1, configuration.GetValue("Lockstep:Database:RetryAttempts", 3));
 
     /// <summary>Runs <paramref name="sql"/> (one row, one column) and returns that value as text, or null.</summary>
     public async Task<string?> CallAsync(VerifiedToken? caller, string sql, IReadOnlyList<object?> args, CancellationToken cancellationToken)
     {
-        await using var connection = await database.DataSource.OpenConnectionAsync(cancellationToken);
-        await using var batch = new NpgsqlBatch(connection)
+        if (DatabaseCalls.Transaction is { } transaction)
+        {
+            // The keyed request retries as a whole (a failed statement aborts its transaction).
+            return await ExecuteAsync(transaction.Connection!, transaction, caller, sql, args, cancellationToken);
+        }
+        for (var attempt = 1; ; attempt++)
+        {
+            var sent = false;
+            try
+            {
+                await using var connection = await database.DataSource.OpenConnectionAsync(cancellationToken);
+                sent = true;
+                return await ExecuteAsync(connection, null, caller, sql, args, cancellationToken);
+            }
+            catch (Exception e) when (attempt < _attempts && !cancellationToken.IsCancellationRequested
+                && (DatabaseCalls.IsRolledBack(e) || (DatabaseCalls.IsConnectionLoss(e) && (!sent || DatabaseCalls.RetryUnknownOutcome))))
+            {
+                if (DatabaseCalls.IsConnectionLoss(e))
+                {
+                    // The other idle connections of the pool most likely died with this one.
+                    database.DataSource.Clear();
+                }
+                await Task.Delay(DatabaseCalls.Backoff(attempt), cancellationToken);
+            }
+        }
+    }
+
+    private static async Task<string?> ExecuteAsync(
+        NpgsqlConnection connection, NpgsqlTransaction? transaction, VerifiedToken? caller, string sql, IReadOnlyList<object?> args,
+        CancellationToken cancellationToken)
+    {
+        await using var batch = new NpgsqlBatch(connection, transaction)
         {
             BatchCommands =
             {
@@ -26,7 +61,7 @@ public sealed class FunctionCaller(DatabaseHost database)
         var call = new NpgsqlBatchCommand(sql);
         foreach (var arg in args)
         {
-            call.Parameters.Add(arg as NpgsqlParameter ?? new NpgsqlParameter { Value = arg ?? DBNull.Value });
+            call.Parameters.Add(arg is NpgsqlParameter given ? given.Clone() : new NpgsqlParameter { Value = arg ?? DBNull.Value });
         }
         batch.BatchCommands.Add(call);
 

@@ -100,11 +100,21 @@ public static class RpcBatchEndpoint
         var values = new List<JsonNode?>(calls.Count);
         BatchCall? running = null;
         var committing = false;
+        // With an Idempotency-Key the batch joins the keyed transaction, so its effect and the stored
+        // response commit together; a savepoint then stands in for the batch's own rollback.
+        var keyed = DatabaseCalls.Transaction;
+        var applied = false;
         try
         {
-            await using var connection = await database.DataSource.OpenConnectionAsync(deadline.Token);
+            await using var owned = keyed is null ? await database.DataSource.OpenConnectionAsync(deadline.Token) : null;
             // Leaving this block any way but through the commit disposes the transaction: a rollback.
-            await using var transaction = await connection.BeginTransactionAsync(deadline.Token);
+            await using var ownedTransaction = owned is null ? null : await owned.BeginTransactionAsync(deadline.Token);
+            var connection = keyed?.Connection ?? owned!;
+            var transaction = keyed ?? ownedTransaction!;
+            if (keyed is not null)
+            {
+                await keyed.SaveAsync(KeyedSavepoint, deadline.Token);
+            }
             foreach (var call in calls)
             {
                 running = call;
@@ -149,8 +159,12 @@ public static class RpcBatchEndpoint
             }
             running = null;
             committing = true;
-            // Not cancelled: a commit cut short by the deadline could have committed, and the answer would then be wrong.
-            await transaction.CommitAsync(CancellationToken.None);
+            applied = true;
+            if (keyed is null)
+            {
+                // Not cancelled: a commit cut short by the deadline could have committed, and the answer would then be wrong.
+                await transaction.CommitAsync(CancellationToken.None);
+            }
             return (texts, null);
         }
         catch (OperationCanceledException) when (aborted.IsCancellationRequested)
@@ -180,6 +194,29 @@ public static class RpcBatchEndpoint
         catch (NpgsqlException)
         {
             return (null, new BatchError(503, "PGRST000", "Could not connect with the database; the batch was rolled back", running?.Index) { RetryAfter = true });
+        }
+        finally
+        {
+            if (keyed is not null && !applied)
+            {
+                await UndoKeyedAsync(keyed);
+            }
+        }
+    }
+
+    private const string KeyedSavepoint = "lockstep_batch";
+
+    /// <summary>Undoes a keyed batch's calls but keeps the keyed transaction, which stores the error response.</summary>
+    private static async Task UndoKeyedAsync(NpgsqlTransaction keyed)
+    {
+        try
+        {
+            await keyed.RollbackAsync(KeyedSavepoint, CancellationToken.None);
+        }
+        catch (Exception e) when (e is NpgsqlException or InvalidOperationException)
+        {
+            // The connection broke (or the savepoint never came to be): the keyed transaction is lost whole,
+            // and the response is not stored, so a retry with the key runs the batch again.
         }
     }
 

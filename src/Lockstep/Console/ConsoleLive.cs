@@ -1,0 +1,67 @@
+using System.Text;
+using System.Text.Json;
+using Lockstep.Gifts;
+using Lockstep.Platform.Database;
+
+namespace Lockstep.WebConsole;
+
+/// <summary>
+/// The console's live notifications: Server-Sent Events for the signed-in browser (found by its
+/// HttpOnly cookie), woken by the Gifts module's in-process LISTEN/NOTIFY fan-out. A signal only
+/// says "look again"; the rows come from the table, so nothing is lost to a coalesced signal.
+/// </summary>
+public static class ConsoleLive
+{
+    public static async Task StreamAsync(HttpContext context, ConsoleSessions sessions, NotificationHub hub, FunctionCaller db, ILogger<ConsoleSessions> log)
+    {
+        if (sessions.Find(context.Request.Cookies[ConsoleSession.Cookie]) is not { Token.UserId: { } user } state)
+        {
+            context.Response.StatusCode = StatusCodes.Status401Unauthorized;
+            return;
+        }
+        var aborted = context.RequestAborted;
+        context.Response.Headers.ContentType = "text/event-stream";
+        context.Response.Headers.CacheControl = "no-cache";
+        // The newest seq first, then subscribe, then one catch-up read: a notification written in between is
+        // neither skipped nor waits for the next signal.
+        var newest = await ConsoleSession.CallAsync(db, state.Token, log, "list_notifications", new Arg("p_limit", 1));
+        var rows = newest.Ok ? newest.Value.GetProperty("notifications") : default;
+        long last = rows.ValueKind == JsonValueKind.Array && rows.GetArrayLength() > 0 ? rows[0].GetProperty("seq").GetInt64() : 0;
+        using var subscription = hub.Subscribe(user);
+        var catchUp = true;
+        await context.Response.WriteAsync("event: ready\ndata: subscribed\n\n", aborted);
+        await context.Response.Body.FlushAsync(aborted);
+        try
+        {
+            while (!aborted.IsCancellationRequested)
+            {
+                if (!catchUp && !await subscription.WaitAsync(TimeSpan.FromSeconds(20), aborted))
+                {
+                    await context.Response.WriteAsync(": keep-alive\n\n", aborted);
+                    await context.Response.Body.FlushAsync(aborted);
+                    continue;
+                }
+                catchUp = false;
+                var since = await ConsoleSession.CallAsync(db, state.Token, log, "notifications_since", new Arg("p_after_seq", last), new Arg("p_limit", 100));
+                if (!since.Ok)
+                {
+                    continue;
+                }
+                var events = new StringBuilder();
+                foreach (var row in since.Value.GetProperty("notifications").EnumerateArray())
+                {
+                    last = row.GetProperty("seq").GetInt64();
+                    events.Append("data: ").Append(NotificationText.Of(row).ReplaceLineEndings(" ")).Append("\n\n");
+                }
+                await context.Response.WriteAsync(events.ToString(), aborted);
+                await context.Response.Body.FlushAsync(aborted);
+            }
+        }
+        catch (OperationCanceledException) when (aborted.IsCancellationRequested)
+        {
+        }
+        catch (IOException) when (aborted.IsCancellationRequested)
+        {
+        }
+    }
+}
