@@ -42,6 +42,18 @@ public sealed class AuthorizationMatrixTests(ServerFixture server, ITestOutputHe
         ["GET /api/workspaces/{workspaceId}/audit/"] = new("401 401 404 403 403 200 -", Query: w => $"entity_table=crm.clients&entity_id={w.Client}"),
         ["DELETE /api/workspaces/{workspaceId}/members/{userId}"] = new("401 401 404 403 204 204 -"),
 
+        // Console: server-rendered pages behind their own cookie session (a bearer token does not sign in)
+        ["GET /console"] = new("200 401 200 200 200 200 -"),
+        ["GET /console/calendar"] = new("200 401 200 200 200 200 -"),
+        ["GET /console/clients"] = new("200 401 200 200 200 200 -"),
+        ["GET /console/clients/{ClientId:guid}"] = new("200 401 200 200 200 200 -"),
+        ["GET /console/leads"] = new("200 401 200 200 200 200 -"),
+        ["GET /console/live"] = new("401 401 401 401 401 401 -"), // the live feed needs the console session cookie
+        ["GET /console/notifications"] = new("200 401 200 200 200 200 -"),
+        ["GET /console/wishlists"] = new("200 401 200 200 200 200 -"),
+        ["GET /console/wishlists/{WishlistId:guid}"] = new("200 401 200 200 200 200 -"),
+        ["GET /_framework/opaque-redirect"] = new("400 401 400 400 400 400 -"), // Blazor internal: needs its protected query
+
         // CRM
         ["POST /api/workspaces/{workspaceId}/clients/"] = new("401 401 404 201 201 201 -",
             Body: _ => """{"client_name":"Bob","contact_name":"Bob B","contact_phone":"+15550100999"}"""),
