@@ -31,7 +31,7 @@ public static partial class DuplicatePhonesCommand
             }
             return LockstepCli.WithDatabaseAsync(async (database, ct) =>
             {
-                var groups = await FindAsync(database.DataSource, names[0], names[1], names[2], ct);
+                var groups = await FindAsync(database.OwnerDataSource, names[0], names[1], names[2], ct);
                 Console.Write(Format(groups));
                 return 0;
             }, cancellationToken);

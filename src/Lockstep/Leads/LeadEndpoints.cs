@@ -49,6 +49,11 @@ public static class LeadEndpoints
         {
             return Problems.Problem(400, "invalid_batch_size", $"A batch has 1 to {MaxBatchRows} leads", "leads");
         }
+        // Nullable annotations do not reach array elements: [null] deserializes.
+        if (request.Leads.Any(lead => lead is null))
+        {
+            return Problems.Problem(400, "invalid_batch_row", "Each lead in a batch is an object", "leads");
+        }
         var results = new List<LeadBatchRow>(request.Leads.Length);
         for (var i = 0; i < request.Leads.Length; i++)
         {

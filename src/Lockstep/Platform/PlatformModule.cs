@@ -1,3 +1,4 @@
+using Lockstep.Platform.Audit;
 using Lockstep.Platform.Auth;
 using Lockstep.Platform.Database;
 using Lockstep.Platform.Errors;
@@ -46,6 +47,7 @@ public static class PlatformModule
 
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));
+        ApiJson.Add(services, AuditJson.Default);
         services.AddProblemDetails(o => o.CustomizeProblemDetails = Problems.Customize);
         services.AddExceptionHandler<ExceptionProblems>();
         services.AddOptions<KestrelServerOptions>().Configure<IConfiguration>((kestrel, configuration) =>
@@ -92,6 +94,7 @@ public static class PlatformModule
         app.MapOpenApi();
         app.MapRpc();
         app.MapWorkspaces();
+        app.MapAudit();
         return app;
     }
 

@@ -6,14 +6,25 @@ namespace Lockstep.Platform.Database;
 /// Owns the database for the life of the process: the configured server, or the embedded cluster when
 /// none is configured; applies migrations before the server accepts requests; stops the embedded
 /// cluster on shutdown.
+/// Two data sources: the owner's (migrations, operator commands) and the serving one (requests and
+/// background workers), which acts as <see cref="ServingRole"/>: it may only execute functions.
 /// </summary>
 public sealed class DatabaseHost(IConfiguration configuration, ILogger<DatabaseHost> logger) : IHostedService, IAsyncDisposable
 {
+    /// <summary>The role migration 0007 creates: EXECUTE on the callable functions, nothing on tables.</summary>
+    public const string ServingRole = "lockstep_api";
+
     private EmbeddedPostgres? _embedded;
+    private NpgsqlDataSource? _ownerDataSource;
     private NpgsqlDataSource? _dataSource;
 
+    /// <summary>For requests and background workers: connected as <see cref="ServingRole"/>.</summary>
     public NpgsqlDataSource DataSource =>
         _dataSource ?? throw new InvalidOperationException("The database is not started yet.");
+
+    /// <summary>The owner of the schema: for migrations and operator commands (CLI, benches), never for requests.</summary>
+    public NpgsqlDataSource OwnerDataSource =>
+        _ownerDataSource ?? throw new InvalidOperationException("The database is not started yet.");
 
     /// <summary>The connection string configured by <c>ConnectionStrings:Lockstep</c> or <c>DATABASE_URL</c>, if any.</summary>
     public static string? ConfiguredConnectionString(IConfiguration configuration)
@@ -58,9 +69,30 @@ public sealed class DatabaseHost(IConfiguration configuration, ILogger<DatabaseH
             connectionString = _embedded.ConnectionString;
         }
 
-        _dataSource = CreateDataSource(connectionString, configuration);
-        var applied = await new MigrationRunner(_dataSource, Migration.BuiltIn).ApplyAsync(cancellationToken);
+        _ownerDataSource = CreateDataSource(connectionString, configuration);
+        var applied = await new MigrationRunner(_ownerDataSource, Migration.BuiltIn).ApplyAsync(cancellationToken);
         logger.LogInformation("Migrations: {Applied} applied now, {Total} known", applied.Count, Migration.BuiltIn.Count);
+        _dataSource = CreateDataSource(ServingConnectionString(connectionString, configuration), configuration);
+    }
+
+    /// <summary>
+    /// <c>ConnectionStrings:LockstepApi</c> when configured (a login role that is a member of
+    /// <see cref="ServingRole"/> and nothing else: the strongest separation); otherwise the owner's
+    /// connection with <c>-c role=lockstep_api</c> as a startup option. The role then holds for the
+    /// whole session, also across Npgsql's RESET ALL when a pooled connection is returned, and
+    /// <c>reset role</c> lands on it again; only an explicit <c>set role</c> back to the owner leaves
+    /// it, which the server never sends (it only sends fixed, parameterised SQL).
+    /// </summary>
+    public static string ServingConnectionString(string ownerConnectionString, IConfiguration configuration)
+    {
+        var dedicated = configuration.GetConnectionString("LockstepApi");
+        if (!string.IsNullOrWhiteSpace(dedicated))
+        {
+            return dedicated;
+        }
+        var builder = new NpgsqlConnectionStringBuilder(ownerConnectionString);
+        builder.Options = $"{builder.Options} -c role={ServingRole}".Trim();
+        return builder.ConnectionString;
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
@@ -69,6 +101,11 @@ public sealed class DatabaseHost(IConfiguration configuration, ILogger<DatabaseH
         {
             await _dataSource.DisposeAsync();
             _dataSource = null;
+        }
+        if (_ownerDataSource is not null)
+        {
+            await _ownerDataSource.DisposeAsync();
+            _ownerDataSource = null;
         }
         if (_embedded is not null)
         {

@@ -97,17 +97,33 @@ public sealed class MigrationRunner(NpgsqlDataSource dataSource, IReadOnlyList<M
     /// <summary>True when every migration of this build is applied (checksums are not compared here).</summary>
     public async Task<bool> IsCurrentAsync(CancellationToken cancellationToken = default)
     {
-        await using var command = dataSource.CreateCommand(
-            "select count(*) from platform.schema_migrations where name = any($1)");
-        command.Parameters.Add(new() { Value = migrations.Select(m => m.Name).ToArray() });
+        var names = migrations.Select(m => m.Name).ToArray();
         try
         {
-            return (long)(await command.ExecuteScalarAsync(cancellationToken))! == migrations.Count;
+            // Through a function: the serving role cannot read platform.schema_migrations.
+            return await CountAppliedAsync("select count(*) from platform.applied_migrations() as name where name = any($1)", names, cancellationToken)
+                == migrations.Count;
+        }
+        catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.UndefinedFunction or PostgresErrorCodes.InvalidSchemaName)
+        {
+            // A database (or a migration set) without that function: read the table, as its owner.
+        }
+        try
+        {
+            return await CountAppliedAsync("select count(*) from platform.schema_migrations where name = any($1)", names, cancellationToken)
+                == migrations.Count;
         }
         catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.UndefinedTable or PostgresErrorCodes.InvalidSchemaName)
         {
             return false;
         }
+    }
+
+    private async Task<long> CountAppliedAsync(string sql, string[] names, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand(sql);
+        command.Parameters.Add(new() { Value = names });
+        return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
 
     private void Verify(Dictionary<string, string> applied)

@@ -33,6 +33,8 @@ public sealed partial class ApiJson : JsonSerializerContext
         options.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
         options.RespectNullableAnnotations = true;
         options.RespectRequiredConstructorParameters = true;
+        // The web defaults read "12" as 12; a number sent as a string is a wrong type (400), as the contexts declare.
+        options.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict;
         options.TypeInfoResolverChain.Insert(0, Default);
     }
 }

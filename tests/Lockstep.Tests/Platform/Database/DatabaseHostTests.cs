@@ -23,7 +23,7 @@ public sealed class DatabaseHostTests
         {
             Assert.Equal("127.0.0.1", new NpgsqlConnectionStringBuilder(first.DataSource.ConnectionString).Host);
             Assert.True(await new MigrationRunner(first.DataSource, Migration.BuiltIn).IsCurrentAsync());
-            await using var create = first.DataSource.CreateCommand("create table kept (v int); insert into kept values (5)");
+            await using var create = first.OwnerDataSource.CreateCommand("create table kept (v int); insert into kept values (5)");
             await create.ExecuteNonQueryAsync();
         }
         finally
@@ -37,7 +37,7 @@ public sealed class DatabaseHostTests
         await second.StartAsync(CancellationToken.None);
         try
         {
-            await using var read = second.DataSource.CreateCommand("select v from kept");
+            await using var read = second.OwnerDataSource.CreateCommand("select v from kept");
             Assert.Equal(5, await read.ExecuteScalarAsync());
             Assert.True(await new MigrationRunner(second.DataSource, Migration.BuiltIn).IsCurrentAsync());
         }

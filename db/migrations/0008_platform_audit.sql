@@ -1,0 +1,146 @@
+-- Platform: the audit trail. Every row a function inserts, updates or deletes in a tenant table is
+-- recorded in platform.audit_log by an AFTER row trigger, in the same transaction as the change (a
+-- rolled-back call leaves no entry): who (auth.uid()), workspace, operation (the outermost function
+-- that ran, e.g. public.claim_item), entity (table and key) and the row before and after as jsonb.
+--
+-- Rule from here on (tests/Lockstep.Tests/Reliability/AuditTrailTests reads the catalog and fails on
+-- a tenant table without the trigger): a migration that creates a tenant table ends with
+--   select platform.audit_table('schema.table');
+
+-- workspace_id has no foreign key on purpose: the audited row's own key already guarantees it, and
+-- the check would take a KEY SHARE lock on the workspace row in every audited write, which deadlocks
+-- with functions that lock that row FOR UPDATE (ensure_workspace_keeps_owner) and would keep a
+-- workspace's history from outliving it.
+create table platform.audit_log (
+  workspace_id uuid not null,
+  id bigint generated always as identity,
+  at timestamptz not null default now(),
+  actor_id uuid,
+  operation text not null,
+  action text not null check (action in ('insert', 'update', 'delete')),
+  entity_table text not null,
+  entity_id text not null,
+  before jsonb,
+  after jsonb,
+  primary key (workspace_id, id)
+);
+
+create index audit_log_entity on platform.audit_log (workspace_id, entity_table, entity_id, id);
+
+/*
+ * platform.audit_row() → trigger: writes one audit_log entry for the changed row. Arguments: the
+ * row's key column and its workspace column. An update that changes nothing is not recorded. Secrets
+ * (access_token) are left out of the copies.
+ */
+create or replace function platform.audit_row()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_before jsonb := case when tg_op <> 'INSERT' then to_jsonb(old) - 'access_token' end;
+  v_after jsonb := case when tg_op <> 'DELETE' then to_jsonb(new) - 'access_token' end;
+  v_row jsonb := coalesce(v_after, v_before);
+  v_context text;
+  v_operation text;
+begin
+  if v_before = v_after then
+    return null;
+  end if;
+  -- The call stack, innermost first: the last function named is the operation the caller invoked.
+  get diagnostics v_context = pg_context;
+  select r.m[1] into v_operation
+  from regexp_matches(v_context, 'function ([a-z_0-9]+\.[a-z_0-9]+)\(', 'g') with ordinality as r(m, n)
+  order by r.n desc
+  limit 1;
+  if v_operation is null or v_operation = 'platform.audit_row' then
+    v_operation := 'sql';
+  end if;
+
+  insert into platform.audit_log (workspace_id, actor_id, operation, action, entity_table, entity_id, before, after)
+  values ((v_row ->> tg_argv[1])::uuid, auth.uid(), v_operation, lower(tg_op),
+          tg_table_schema || '.' || tg_table_name, v_row ->> tg_argv[0], v_before, v_after);
+  return null;
+end;
+$$;
+
+/*
+ * platform.audit_table(p_table) → void: attaches the audit trigger to a tenant table (key: the primary
+ * key column after workspace_id; platform.workspaces is its own workspace). Run by migrations only.
+ */
+create or replace function platform.audit_table(p_table regclass)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_key text;
+  v_workspace text;
+begin
+  select a.attname into v_key
+  from pg_catalog.pg_index i
+  join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = any(i.indkey)
+  where i.indrelid = p_table and i.indisprimary and a.attname <> 'workspace_id'
+  order by array_position(i.indkey::int2[], a.attnum)
+  limit 1;
+  v_workspace := case when p_table = 'platform.workspaces'::regclass then 'id' else 'workspace_id' end;
+  if v_key is null then
+    raise exception 'audit_table: % has no primary key besides workspace_id', p_table;
+  end if;
+  if exists (select from pg_catalog.pg_trigger t where t.tgrelid = p_table and t.tgname = 'audit') then
+    execute format('drop trigger audit on %s', p_table);
+  end if;
+  execute format('create trigger audit after insert or update or delete on %s for each row execute function platform.audit_row(%L, %L)',
+                 p_table, v_key, v_workspace);
+end;
+$$;
+
+select platform.audit_table(c.oid)
+from pg_catalog.pg_class c
+where c.relkind in ('r', 'p')
+  and c.relnamespace::regnamespace::text in ('platform', 'crm', 'leads', 'sessions', 'gifts')
+  and c.oid <> 'platform.audit_log'::regclass
+  and (c.oid = 'platform.workspaces'::regclass
+       or exists (select from pg_catalog.pg_attribute a where a.attrelid = c.oid and a.attname = 'workspace_id' and not a.attisdropped));
+
+/*
+ * get_audit_log(p_workspace_id, p_entity_table, p_entity_id) → jsonb: the recorded changes of one
+ * entity (table such as 'crm.clients' and key), oldest first; with both null, the workspace's newest
+ * 500 changes. Owners only.
+ * {"success": true, "entries": [{id, at, actor_id, operation, action, entity_table, entity_id, before, after}]}
+ * Refusals: not_authenticated, workspace_not_found (not a member), forbidden (not an owner).
+ */
+create or replace function public.get_audit_log(p_workspace_id uuid, p_entity_table text default null, p_entity_id text default null)
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_role text;
+begin
+  if auth.uid() is null then
+    return platform.refusal('not_authenticated', 'Sign in to read the audit trail');
+  end if;
+  v_role := platform.member_role(p_workspace_id, auth.uid());
+  if v_role is null then
+    return platform.refusal('workspace_not_found', 'No such workspace');
+  end if;
+  if v_role <> 'owner' then
+    return platform.refusal('forbidden', 'Only owners read the audit trail');
+  end if;
+  return jsonb_build_object('success', true, 'entries', coalesce((
+    select jsonb_agg(jsonb_build_object(
+             'id', e.id, 'at', e.at, 'actor_id', e.actor_id, 'operation', e.operation, 'action', e.action,
+             'entity_table', e.entity_table, 'entity_id', e.entity_id, 'before', e.before, 'after', e.after) order by e.id)
+    from (
+      select l.* from platform.audit_log l
+      where l.workspace_id = p_workspace_id
+        and (p_entity_table is null or l.entity_table = p_entity_table)
+        and (p_entity_id is null or l.entity_id = p_entity_id)
+      order by l.id desc
+      limit 500) e), '[]'::jsonb));
+end;
+$$;
+grant execute on function public.get_audit_log(uuid, text, text) to lockstep_api;
