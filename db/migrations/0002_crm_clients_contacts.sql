@@ -82,7 +82,7 @@ declare
   v_created boolean := true;
 begin
   if v_e164 is null then
-    return platform.refusal('invalid_phone', format('%s is not a phone number with its country code (8 to 15 digits after + or 00)', coalesce(quote_literal(p_phone), 'An empty value')));
+    return crm.invalid_phone(p_phone);
   end if;
   if p_name is null or length(btrim(p_name)) = 0 then
     return platform.refusal('contact_name_required', 'A contact needs a name');

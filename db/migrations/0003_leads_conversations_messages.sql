@@ -160,7 +160,7 @@ begin
   end if;
   v_e164 := crm.normalize_phone(p_customer_phone);
   if v_e164 is null then
-    return platform.refusal('invalid_phone', format('%L is not a phone number with its country code (8 to 15 digits after + or 00)', p_customer_phone));
+    return crm.invalid_phone(p_customer_phone);
   end if;
   if p_customer_name is null or length(btrim(p_customer_name)) = 0 then
     return platform.refusal('customer_name_required', 'A lead needs the customer''s name');
@@ -294,7 +294,7 @@ begin
   end if;
   v_e164 := crm.normalize_phone(p_to);
   if v_e164 is null then
-    return platform.refusal('invalid_phone', format('%L is not a phone number with its country code (8 to 15 digits after + or 00)', p_to));
+    return crm.invalid_phone(p_to);
   end if;
   if p_message is null or length(btrim(p_message)) = 0 then
     return platform.refusal('message_required', 'A message needs a text');
