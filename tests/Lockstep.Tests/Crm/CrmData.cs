@@ -29,33 +29,6 @@ internal static class CrmData
 
     public static Guid Id(this JsonElement result, string name) => result.GetProperty(name).GetGuid();
 
-    /// <summary>Opens one connection per call first, then releases every call at the same moment.</summary>
-    public static async Task<JsonElement[]> RunAtOnceAsync(this DatabaseFixture db, IReadOnlyList<(Guid User, string Sql, object?[] Args)> calls)
-    {
-        var connections = new List<NpgsqlConnection>();
-        foreach (var _ in calls)
-        {
-            connections.Add(await db.DataSource.OpenConnectionAsync());
-        }
-        try
-        {
-            var start = new TaskCompletionSource();
-            var tasks = calls.Select(async (call, i) =>
-            {
-                await start.Task;
-                return await DatabaseFixture.ScalarAsUserAsync<string>(connections[i], call.User, call.Sql, call.Args);
-            }).ToList();
-            start.SetResult();
-            return (await Task.WhenAll(tasks)).Select(r => JsonDocument.Parse(r).RootElement).ToArray();
-        }
-        finally
-        {
-            foreach (var connection in connections)
-            {
-                await connection.DisposeAsync();
-            }
-        }
-    }
 }
 
 internal static class CrmHttp

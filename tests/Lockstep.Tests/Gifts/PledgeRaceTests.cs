@@ -8,34 +8,6 @@ namespace Lockstep.Tests.Gifts;
 /// <summary>Pledges add up to the item's total exactly, under many concurrent pledgers.</summary>
 public sealed class PledgeRaceTests(DatabaseFixture db) : IClassFixture<DatabaseFixture>
 {
-    /// <summary>Opens one connection per caller first, then releases every call at the same moment.</summary>
-    private async Task<JsonElement[]> RunAtOnceAsync(IReadOnlyList<(Guid User, string Sql, object[] Args)> calls)
-    {
-        var connections = new List<NpgsqlConnection>();
-        foreach (var _ in calls)
-        {
-            connections.Add(await db.DataSource.OpenConnectionAsync());
-        }
-        try
-        {
-            var start = new TaskCompletionSource();
-            var tasks = calls.Select(async (call, i) =>
-            {
-                await start.Task;
-                return await CallAsync(connections[i], call.User, call.Sql, call.Args);
-            }).ToList();
-            start.SetResult();
-            return await Task.WhenAll(tasks);
-        }
-        finally
-        {
-            foreach (var connection in connections)
-            {
-                await connection.DisposeAsync();
-            }
-        }
-    }
-
     private Task<decimal> SumAsync(Guid item) =>
         db.ScalarAsync<decimal>("select coalesce(sum(amount), 0) from gifts.gift_claims where item_id = $1", item);
 
@@ -49,8 +21,8 @@ public sealed class PledgeRaceTests(DatabaseFixture db) : IClassFixture<Database
         var group = await GiftGroup.CreateAsync(db, others: 50);
         var item = await group.AddSplitItemAsync(db, 990.00m, 10.01m);
 
-        var results = await RunAtOnceAsync(group.Others
-            .Select(m => (m, "select public.pledge_contribution($1, $2)::text", new object[] { item, 30.00m })).ToList());
+        var results = await db.RunAtOnceAsync(group.Others
+            .Select(m => (m, "select public.pledge_contribution($1, $2)::text", new object?[] { item, 30.00m })).ToList());
 
         Assert.Equal(33, results.Count(r => r.GetProperty("success").GetBoolean()));
         Assert.All(results.Where(r => !r.GetProperty("success").GetBoolean()),
@@ -71,8 +43,8 @@ public sealed class PledgeRaceTests(DatabaseFixture db) : IClassFixture<Database
         var group = await GiftGroup.CreateAsync(db, others: 50);
         var item = await group.AddSplitItemAsync(db, 500.00m);
 
-        var results = await RunAtOnceAsync(group.Others
-            .Select((m, i) => (m, "select public.pledge_contribution($1, $2)::text", new object[] { item, (i + 1) * 1.01m })).ToList());
+        var results = await db.RunAtOnceAsync(group.Others
+            .Select((m, i) => (m, "select public.pledge_contribution($1, $2)::text", new object?[] { item, (i + 1) * 1.01m })).ToList());
 
         var sum = await SumAsync(item);
         Assert.True(sum <= 500.00m, $"pledged {sum} of 500.00");
@@ -89,9 +61,9 @@ public sealed class PledgeRaceTests(DatabaseFixture db) : IClassFixture<Database
         var group = await GiftGroup.CreateAsync(db, others: 25);
         var item = await group.AddSplitItemAsync(db, 10000.00m);
 
-        var results = await RunAtOnceAsync(group.Others
+        var results = await db.RunAtOnceAsync(group.Others
             .SelectMany(m => new[] { m, m })
-            .Select(m => (m, "select public.pledge_contribution($1, 10.00)::text", new object[] { item })).ToList());
+            .Select(m => (m, "select public.pledge_contribution($1, 10.00)::text", new object?[] { item })).ToList());
 
         Assert.Equal(25, results.Count(r => r.GetProperty("success").GetBoolean()));
         Assert.All(results.Where(r => !r.GetProperty("success").GetBoolean()),
@@ -107,8 +79,8 @@ public sealed class PledgeRaceTests(DatabaseFixture db) : IClassFixture<Database
         var group = await GiftGroup.CreateAsync(db, others: 50);
         var item = await group.AddItemAsync(db, 25.00m);
 
-        var results = await RunAtOnceAsync(group.Others
-            .Select(m => (m, "select public.claim_item($1)::text", new object[] { item })).ToList());
+        var results = await db.RunAtOnceAsync(group.Others
+            .Select(m => (m, "select public.claim_item($1)::text", new object?[] { item })).ToList());
 
         Assert.Equal(1, results.Count(r => r.GetProperty("success").GetBoolean()));
         Assert.Equal(49, results.Count(r => r.TryGetProperty("code", out var c) && c.GetString() == "item_already_claimed"));
@@ -126,10 +98,10 @@ public sealed class PledgeRaceTests(DatabaseFixture db) : IClassFixture<Database
             items.Add(await group.AddSplitItemAsync(db, 50.00m));
         }
 
-        await RunAtOnceAsync(items.SelectMany(item => new[]
+        await db.RunAtOnceAsync(items.SelectMany(item => new[]
         {
-            (group.Claimer, "select public.unclaim_item($1)::text", new object[] { item }),
-            (group.Others[0], "select public.pledge_contribution($1, 5.00)::text", new object[] { item }),
+            (group.Claimer, "select public.unclaim_item($1)::text", new object?[] { item }),
+            (group.Others[0], "select public.pledge_contribution($1, 5.00)::text", new object?[] { item }),
         }).ToList());
 
         // No pledge may be left on an item without its claimer.

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Npgsql;
 
 namespace Lockstep.Tests.Support;
@@ -46,6 +47,37 @@ public class DatabaseFixture : IAsyncLifetime
         await reader.NextResultAsync();
         await reader.ReadAsync();
         return reader.GetFieldValue<T>(0);
+    }
+
+    /// <summary>
+    /// A race: opens one connection per call first, then releases every call at the same moment; returns
+    /// each call's JSON result in call order.
+    /// </summary>
+    public async Task<JsonElement[]> RunAtOnceAsync(IReadOnlyList<(Guid User, string Sql, object?[] Args)> calls)
+    {
+        var connections = new List<NpgsqlConnection>();
+        foreach (var _ in calls)
+        {
+            connections.Add(await DataSource.OpenConnectionAsync());
+        }
+        try
+        {
+            var start = new TaskCompletionSource();
+            var tasks = calls.Select(async (call, i) =>
+            {
+                await start.Task;
+                return await ScalarAsUserAsync<string>(connections[i], call.User, call.Sql, call.Args);
+            }).ToList();
+            start.SetResult();
+            return (await Task.WhenAll(tasks)).Select(r => JsonDocument.Parse(r).RootElement.Clone()).ToArray();
+        }
+        finally
+        {
+            foreach (var connection in connections)
+            {
+                await connection.DisposeAsync();
+            }
+        }
     }
 
     public async Task<T> ScalarAsync<T>(string sql, params object?[] args)

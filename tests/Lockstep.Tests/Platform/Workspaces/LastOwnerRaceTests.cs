@@ -19,34 +19,6 @@ public sealed class LastOwnerRaceTests(DatabaseFixture db) : IClassFixture<Datab
         return (workspace, ids);
     }
 
-    /// <summary>Opens one connection per caller first, then releases every call at the same moment.</summary>
-    private async Task<string[]> RunAtOnceAsync(IReadOnlyList<(Guid User, string Sql, object[] Args)> calls)
-    {
-        var connections = new List<NpgsqlConnection>();
-        foreach (var _ in calls)
-        {
-            connections.Add(await db.DataSource.OpenConnectionAsync());
-        }
-        try
-        {
-            var start = new TaskCompletionSource();
-            var tasks = calls.Select(async (call, i) =>
-            {
-                await start.Task;
-                return await DatabaseFixture.ScalarAsUserAsync<string>(connections[i], call.User, call.Sql, call.Args);
-            }).ToList();
-            start.SetResult();
-            return await Task.WhenAll(tasks);
-        }
-        finally
-        {
-            foreach (var connection in connections)
-            {
-                await connection.DisposeAsync();
-            }
-        }
-    }
-
     private Task<long> OwnersAsync(Guid workspace) =>
         db.ScalarAsync<long>("select count(*) from platform.members where workspace_id = $1 and role = 'owner'", workspace);
 
@@ -61,17 +33,16 @@ public sealed class LastOwnerRaceTests(DatabaseFixture db) : IClassFixture<Datab
         }
         var calls = workspaces.SelectMany(w => new[]
         {
-            (w.Owners[0], "select public.set_member_role($1, $2, 'member')::text", new object[] { w.Workspace, w.Owners[1] }),
-            (w.Owners[1], "select public.set_member_role($1, $2, 'member')::text", new object[] { w.Workspace, w.Owners[0] }),
+            (w.Owners[0], "select public.set_member_role($1, $2, 'member')::text", new object?[] { w.Workspace, w.Owners[1] }),
+            (w.Owners[1], "select public.set_member_role($1, $2, 'member')::text", new object?[] { w.Workspace, w.Owners[0] }),
         }).ToList();
 
-        var results = await RunAtOnceAsync(calls);
+        var outcomes = await db.RunAtOnceAsync(calls);
 
         foreach (var (workspace, _) in workspaces)
         {
             Assert.Equal(1L, await OwnersAsync(workspace));
         }
-        var outcomes = results.Select(r => JsonDocument.Parse(r).RootElement).ToList();
         Assert.Equal(25, outcomes.Count(o => o.GetProperty("success").GetBoolean()));
         // The loser was either already demoted (forbidden) or would demote the last owner (last_owner).
         Assert.All(outcomes.Where(o => !o.GetProperty("success").GetBoolean()),
@@ -83,12 +54,12 @@ public sealed class LastOwnerRaceTests(DatabaseFixture db) : IClassFixture<Datab
     {
         var (workspace, owners) = await WorkspaceWithOwnersAsync(40);
 
-        var results = await RunAtOnceAsync(owners
-            .Select(o => (o, "select public.remove_member($1, $2)::text", new object[] { workspace, o }))
+        var results = await db.RunAtOnceAsync(owners
+            .Select(o => (o, "select public.remove_member($1, $2)::text", new object?[] { workspace, o }))
             .ToList());
 
         Assert.Equal(1L, await OwnersAsync(workspace));
-        Assert.Equal(39, results.Count(r => JsonDocument.Parse(r).RootElement.GetProperty("success").GetBoolean()));
+        Assert.Equal(39, results.Count(r => r.GetProperty("success").GetBoolean()));
     }
 
     [Fact]
