@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
-using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using Lockstep.Platform.Auth;
@@ -42,7 +41,7 @@ public sealed class ServeProcessTests
 
     private static async Task<ServedProcess> ServeAsync(string dataDir)
     {
-        var port = FreePort();
+        var port = ClusterFolder.FreePort();
         var start = new ProcessStartInfo("dotnet")
         {
             ArgumentList = { Path.Combine(AppContext.BaseDirectory, "lockstep.dll"), "serve", "--urls", $"http://127.0.0.1:{port}" },
@@ -82,15 +81,6 @@ public sealed class ServeProcessTests
         }
         served.Dispose();
         throw new Xunit.Sdk.XunitException($"lockstep serve never became ready:\n{output}");
-    }
-
-    private static int FreePort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
     }
 
     private sealed class ServedProcess(Process process, Uri baseAddress, string dataDir, StringBuilder output) : IDisposable

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
+using Lockstep.Tests.Platform.Database;
 using Lockstep.Tests.Support;
 using Xunit.Abstractions;
 
@@ -22,7 +23,7 @@ public sealed class CrashTests(DatabaseFixture db, ITestOutputHelper output) : I
     {
         var owner = Guid.NewGuid();
         var (workspace, pack) = await KeyedLoad.SetupAsync(db.DataSource, owner);
-        var port = KeyedLoad.FreePort();
+        var port = ClusterFolder.FreePort();
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(20) };
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer",
             new Lockstep.Platform.Auth.Hs256Jwt(Encoding.UTF8.GetBytes(ServerFixture.JwtSecret), "authenticated").Mint(owner, TimeSpan.FromHours(1)));
@@ -65,7 +66,7 @@ public sealed class CrashTests(DatabaseFixture db, ITestOutputHelper output) : I
     {
         var owner = Guid.NewGuid();
         var (_, pack) = await KeyedLoad.SetupAsync(db.DataSource, owner);
-        var port = KeyedLoad.FreePort();
+        var port = ClusterFolder.FreePort();
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(20) };
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer",
             new Lockstep.Platform.Auth.Hs256Jwt(Encoding.UTF8.GetBytes(ServerFixture.JwtSecret), "authenticated").Mint(owner, TimeSpan.FromHours(1)));

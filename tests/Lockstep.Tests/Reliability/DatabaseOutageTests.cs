@@ -19,7 +19,7 @@ public sealed class DatabaseOutageTests(ITestOutputHelper output)
     public async Task Requests_WhenPostgresStopsAndRestartsUnderLoad_Answer503ThenRecoverWithNoLostOrDoubledWrites()
     {
         await using var folder = new ClusterFolder();
-        var cluster = folder.Cluster(KeyedLoad.FreePort());
+        var cluster = folder.Cluster(ClusterFolder.FreePort());
         await cluster.StartAsync();
         try
         {

@@ -54,15 +54,6 @@ internal sealed class KeyedLoad(HttpClient http, Guid workspace, Guid pack)
         return (workspace, System.Text.Json.JsonDocument.Parse(bought).RootElement.GetProperty("purchase_id").GetGuid());
     }
 
-    public static int FreePort()
-    {
-        var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
-
     public static string Phone(int n) => $"+49151{n:D8}";
 
     private async Task CompleteAsync(int n)
