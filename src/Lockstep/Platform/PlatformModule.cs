@@ -26,6 +26,7 @@ public static class PlatformModule
         services.AddHostedService(sp => sp.GetRequiredService<DatabaseHost>());
         services.AddSingleton<FunctionCaller>();
         services.AddSingleton<FunctionCatalog>();
+        services.AddHostedService(sp => sp.GetRequiredService<FunctionCatalog>());
         services.AddHostedService<IdempotencyPurge>();
         // SIGTERM: Kestrel stops accepting, in-flight requests and workers get this long to finish.
         services.Configure<HostOptions>(o => o.ShutdownTimeout =

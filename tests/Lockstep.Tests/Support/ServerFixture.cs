@@ -17,6 +17,7 @@ public class ServerFixture : DatabaseFixture
     public override async Task InitializeAsync()
     {
         await base.InitializeAsync();
+        await BeforeServerStartsAsync();
         Factory = new LockstepFactory(ConnectionString);
         if (Kestrel)
         {
@@ -28,6 +29,12 @@ public class ServerFixture : DatabaseFixture
             _ = Factory.Server;
         }
     }
+
+    /// <summary>
+    /// Runs on the migrated database before the server starts: the place for test-only functions, since
+    /// the server reads the function catalog once, at start (as PostgREST its schema cache).
+    /// </summary>
+    protected virtual Task BeforeServerStartsAsync() => Task.CompletedTask;
 
     /// <summary>True to run on a real Kestrel listener (for clients outside the process).</summary>
     protected virtual bool Kestrel => false;

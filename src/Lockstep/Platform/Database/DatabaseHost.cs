@@ -117,6 +117,9 @@ public sealed class DatabaseHost(IConfiguration configuration, ILogger<DatabaseH
 
     public async ValueTask DisposeAsync() => await StopAsync(CancellationToken.None);
 
+    /// <summary>Four connections per core, at least eight: <c>Lockstep:Database:MaxPoolSize</c> when the database has other cores.</summary>
+    public static int DefaultMaxPoolSize => Math.Max(8, 4 * Environment.ProcessorCount);
+
     public static NpgsqlDataSource CreateDataSource(string connectionString, IConfiguration configuration)
     {
         var builder = new NpgsqlConnectionStringBuilder(connectionString)
@@ -153,10 +156,12 @@ public sealed class DatabaseHost(IConfiguration configuration, ILogger<DatabaseH
         {
             builder.KeepAlive = 10;
         }
+        // A few busy backends per core beat many: past that, backends only queue on locks and evict
+        // each other from the CPU caches (bench/README.md, tuning item 8). Npgsql's own default is 100.
         var pool = configuration.GetValue<int?>("Lockstep:Database:MaxPoolSize");
-        if (pool is not null)
+        if (pool is not null || builder.MaxPoolSize == 100)
         {
-            builder.MaxPoolSize = pool.Value;
+            builder.MaxPoolSize = pool ?? DefaultMaxPoolSize;
         }
         return new NpgsqlDataSourceBuilder(builder.ConnectionString).Build();
     }

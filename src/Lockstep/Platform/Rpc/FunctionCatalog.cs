@@ -24,10 +24,11 @@ public sealed record ExposedFunction(
 }
 
 /// <summary>
-/// The functions of the exposed schema (<c>public</c>), read from <c>pg_proc</c> once the migrations
-/// ran, and the SQL that calls each with named arguments (built once per argument set).
+/// The functions of the exposed schema (<c>public</c>), read from <c>pg_proc</c> at start, right after
+/// the migrations ran (so no request ever needs a second pooled connection to read it, which a full
+/// pool could not give), and the SQL that calls each with named arguments (built once per argument set).
 /// </summary>
-public sealed class FunctionCatalog(DatabaseHost database)
+public sealed class FunctionCatalog(DatabaseHost database) : IHostedService
 {
     public const string ExposedSchema = "public";
     private readonly SemaphoreSlim _loading = new(1, 1);
@@ -88,6 +89,10 @@ public sealed class FunctionCatalog(DatabaseHost database)
     }
 
     private static string Quote(string identifier) => "\"" + identifier.Replace("\"", "\"\"") + "\"";
+
+    public async Task StartAsync(CancellationToken cancellationToken) => await LoadAsync(cancellationToken);
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     private async Task<ILookup<string, ExposedFunction>> LoadAsync(CancellationToken cancellationToken)
     {

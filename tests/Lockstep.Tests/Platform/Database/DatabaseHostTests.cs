@@ -100,4 +100,23 @@ public sealed class DatabaseHostTests
         Assert.Equal("other", new NpgsqlConnectionStringBuilder(DatabaseHost.ConfiguredConnectionString(urlOnly)).Host);
         Assert.Null(DatabaseHost.ConfiguredConnectionString(new ConfigurationBuilder().Build()));
     }
+
+    [Theory]
+    [InlineData("Host=db", null, -1)]
+    [InlineData("Host=db;Maximum Pool Size=30", null, 30)]
+    [InlineData("Host=db;Maximum Pool Size=30", "12", 12)]
+    [InlineData("Host=db", "200", 200)]
+    public async Task CreateDataSource_PoolSize_IsTheSettingThenTheConnectionStringsThenFourPerCore(string connectionString, string? setting, int expected)
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Lockstep:Database:MaxPoolSize"] = setting,
+        }).Build();
+
+        await using var dataSource = DatabaseHost.CreateDataSource(connectionString, configuration);
+
+        var pool = new NpgsqlConnectionStringBuilder(dataSource.ConnectionString).MaxPoolSize;
+        Assert.Equal(expected == -1 ? Math.Max(8, 4 * Environment.ProcessorCount) : expected, pool);
+        Assert.NotEqual(100, pool);
+    }
 }

@@ -12,12 +12,7 @@ namespace Lockstep.Tests.Platform.Rpc;
 /// <summary>A server for batch tests: its exposed schema also holds test-only functions (a sleep, a void one).</summary>
 public sealed class BatchServerFixture : ServerFixture
 {
-    public override async Task InitializeAsync()
-    {
-        await base.InitializeAsync();
-        // Before any rpc call: the server reads the function catalog once, at first use.
-        await Batches.CreateTestFunctionsAsync(DataSource);
-    }
+    protected override Task BeforeServerStartsAsync() => Batches.CreateTestFunctionsAsync(DataSource);
 }
 
 /// <summary>

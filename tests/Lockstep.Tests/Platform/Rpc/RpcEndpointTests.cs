@@ -9,10 +9,8 @@ namespace Lockstep.Tests.Platform.Rpc;
 /// <summary>A server whose exposed schema also holds functions of each return kind the migrations lack.</summary>
 public sealed class RpcServerFixture : ServerFixture
 {
-    public override async Task InitializeAsync()
+    protected override async Task BeforeServerStartsAsync()
     {
-        await base.InitializeAsync();
-        // Before any rpc call: the server reads the function catalog once, at first use.
         await using var command = DataSource.CreateCommand("""
             create function public.test_nothing(p_note text) returns void
             language plpgsql as $$ begin perform p_note; end $$;
