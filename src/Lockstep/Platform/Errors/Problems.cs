@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Lockstep.Platform.Auth;
 using Lockstep.Platform.Rpc;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -11,16 +12,22 @@ namespace Lockstep.Platform.Errors;
 /// </summary>
 public static class Problems
 {
-    // Refusal codes that mean "conflicts with what is already there"; modules add theirs.
-    private static readonly HashSet<string> ConflictCodes = ["already_member", "conflict"];
+    // Refusal codes that mean "conflicts with what is already there"; modules add theirs. Concurrent
+    // collections: servers built side by side in one process (the tests) register while others read.
+    private static readonly ConcurrentDictionary<string, bool> ConflictCodes = new(
+        [new("already_member", true), new("conflict", true)], StringComparer.Ordinal);
 
-    private static readonly Dictionary<string, (string Code, string Detail)> Constraints = new(StringComparer.Ordinal)
-    {
-        ["workspace_keeps_owner"] = ("last_owner", "A workspace keeps at least one owner"),
-    };
+    private static readonly ConcurrentDictionary<string, (string Code, string Detail)> Constraints = new(
+        [new("workspace_keeps_owner", ("last_owner", "A workspace keeps at least one owner"))], StringComparer.Ordinal);
 
     /// <summary>Lets a module name the refusal codes that answer 409 instead of 422.</summary>
-    public static void AddConflictCodes(params string[] codes) => ConflictCodes.UnionWith(codes);
+    public static void AddConflictCodes(params string[] codes)
+    {
+        foreach (var code in codes)
+        {
+            ConflictCodes[code] = true;
+        }
+    }
 
     /// <summary>Lets a module give a constraint backstop its own code and sentence.</summary>
     public static void AddConstraint(string constraint, string code, string detail) => Constraints[constraint] = (code, detail);
@@ -31,7 +38,7 @@ public static class Problems
         "forbidden" => StatusCodes.Status403Forbidden,
         _ when code.EndsWith("_not_found", StringComparison.Ordinal) || code == "not_found" => StatusCodes.Status404NotFound,
         _ when code.EndsWith("_forbidden", StringComparison.Ordinal) => StatusCodes.Status403Forbidden,
-        _ when ConflictCodes.Contains(code) => StatusCodes.Status409Conflict,
+        _ when ConflictCodes.ContainsKey(code) => StatusCodes.Status409Conflict,
         _ => StatusCodes.Status422UnprocessableEntity,
     };
 
