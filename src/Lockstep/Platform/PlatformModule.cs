@@ -11,6 +11,7 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration.Memory;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging.Console;
 
 namespace Lockstep.Platform;
 
@@ -65,6 +66,12 @@ public static class PlatformModule
                 o.TimestampFormat = "HH:mm:ss ";
             });
         }
+        // The same console output, written in batches (formatters and options stay Microsoft's).
+        foreach (var console in services.Where(d => d.ServiceType == typeof(ILoggerProvider) && d.ImplementationType == typeof(ConsoleLoggerProvider)).ToList())
+        {
+            services.Remove(console);
+        }
+        services.AddSingleton<ILoggerProvider, BatchedConsoleLoggerProvider>();
         services.AddOpenApi(OpenApiDocument.Configure);
         return builder;
     }
