@@ -31,18 +31,15 @@ public sealed record ExposedFunction(
 public sealed class FunctionCatalog(DatabaseHost database) : IHostedService
 {
     public const string ExposedSchema = "public";
-    private readonly SemaphoreSlim _loading = new(1, 1);
     private readonly ConcurrentDictionary<string, string> _sql = new(StringComparer.Ordinal);
     private ILookup<string, ExposedFunction>? _functions;
 
-    public async Task<IReadOnlyList<ExposedFunction>> OverloadsAsync(string name, CancellationToken cancellationToken)
-    {
-        var functions = await LoadAsync(cancellationToken);
-        return functions[name].ToList();
-    }
+    private ILookup<string, ExposedFunction> Functions =>
+        _functions ?? throw new InvalidOperationException("The function catalog is read when the server starts.");
 
-    public async Task<IEnumerable<string>> NamesAsync(CancellationToken cancellationToken) =>
-        (await LoadAsync(cancellationToken)).Select(g => g.Key);
+    public IReadOnlyList<ExposedFunction> Overloads(string name) => Functions[name].ToList();
+
+    public IEnumerable<string> Names() => Functions.Select(g => g.Key);
 
     /// <summary>
     /// SQL calling <paramref name="function"/> with the named arguments present in the JSON body ($1),
@@ -90,26 +87,9 @@ public sealed class FunctionCatalog(DatabaseHost database) : IHostedService
 
     private static string Quote(string identifier) => "\"" + identifier.Replace("\"", "\"\"") + "\"";
 
-    public async Task StartAsync(CancellationToken cancellationToken) => await LoadAsync(cancellationToken);
+    public async Task StartAsync(CancellationToken cancellationToken) => _functions = await ReadCatalogAsync(cancellationToken);
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-    private async Task<ILookup<string, ExposedFunction>> LoadAsync(CancellationToken cancellationToken)
-    {
-        if (_functions is { } loaded)
-        {
-            return loaded;
-        }
-        await _loading.WaitAsync(cancellationToken);
-        try
-        {
-            return _functions ??= await ReadCatalogAsync(cancellationToken);
-        }
-        finally
-        {
-            _loading.Release();
-        }
-    }
 
     private async Task<ILookup<string, ExposedFunction>> ReadCatalogAsync(CancellationToken cancellationToken)
     {

@@ -32,8 +32,7 @@ public static class RpcBatch
 {
     public const string RefKey = "$ref";
 
-    public static async Task<(List<BatchCall>? Calls, BatchError? Error)> ParseAsync(
-        string body, int maxCalls, FunctionCatalog catalog, CancellationToken cancellationToken)
+    public static (List<BatchCall>? Calls, BatchError? Error) Parse(string body, int maxCalls, FunctionCatalog catalog)
     {
         JsonNode? root;
         try
@@ -69,7 +68,7 @@ public static class RpcBatch
         var parsed = new List<BatchCall>(calls.Count);
         for (var i = 0; i < calls.Count; i++)
         {
-            var (call, error) = await ParseCallAsync(calls[i], i, catalog, cancellationToken);
+            var (call, error) = ParseCall(calls[i], i, catalog);
             if (error is not null)
             {
                 return (null, error);
@@ -79,8 +78,7 @@ public static class RpcBatch
         return (parsed, null);
     }
 
-    private static async Task<(BatchCall? Call, BatchError? Error)> ParseCallAsync(
-        JsonNode? node, int index, FunctionCatalog catalog, CancellationToken cancellationToken)
+    private static (BatchCall? Call, BatchError? Error) ParseCall(JsonNode? node, int index, FunctionCatalog catalog)
     {
         var at = $"calls[{index}]";
         if (node is not JsonObject call)
@@ -123,7 +121,7 @@ public static class RpcBatch
         }
 
         var keys = args.Select(p => p.Key).ToList();
-        var overloads = await catalog.OverloadsAsync(name, cancellationToken);
+        var overloads = catalog.Overloads(name);
         var matches = overloads
             .Where(f => f.TakesWholeBody || (keys.All(f.ArgNames.Contains) && f.RequiredArgs.All(keys.Contains)))
             .ToList();

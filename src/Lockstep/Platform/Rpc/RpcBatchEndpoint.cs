@@ -51,7 +51,7 @@ public static class RpcBatchEndpoint
         }
 
         var maxCalls = configuration.GetValue("Lockstep:Rpc:MaxBatchCalls", DefaultMaxCalls);
-        var (calls, invalid) = await RpcBatch.ParseAsync(body, maxCalls, catalog, context.RequestAborted);
+        var (calls, invalid) = RpcBatch.Parse(body, maxCalls, catalog);
         if (invalid is not null)
         {
             await WriteError(context, invalid);

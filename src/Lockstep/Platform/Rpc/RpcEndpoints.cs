@@ -84,7 +84,7 @@ public static class RpcEndpoints
     private static async Task CallAsync(
         HttpContext context, FunctionCatalog catalog, FunctionCaller caller, string name, List<string> keys, string body, bool isPost)
     {
-        var overloads = await catalog.OverloadsAsync(name, context.RequestAborted);
+        var overloads = catalog.Overloads(name);
         var matches = overloads
             .Where(f => (isPost && f.TakesWholeBody)
                 || (keys.All(f.ArgNames.Contains) && f.RequiredArgs.All(keys.Contains)))
@@ -172,7 +172,7 @@ public static class RpcEndpoints
         }
         else
         {
-            var similar = (await catalog.NamesAsync(context.RequestAborted))
+            var similar = catalog.Names()
                 .Select(n => (Name: n, Score: FunctionCatalog.Similarity(n, name)))
                 .Where(s => s.Score >= 0.75)
                 .OrderByDescending(s => s.Score)
