@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Lockstep.Leads;
@@ -25,7 +24,6 @@ public sealed class LeadsServerFixture : DatabaseFixture
 
     public WebApplicationFactory<Program> Factory { get; private set; } = null!;
 
-    private readonly ServerFixtureJwt _jwt = new();
 
     public override async Task InitializeAsync()
     {
@@ -42,15 +40,7 @@ public sealed class LeadsServerFixture : DatabaseFixture
         await base.DisposeAsync();
     }
 
-    public HttpClient Client(Guid? user = null)
-    {
-        var client = Factory.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
-        if (user is not null)
-        {
-            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", _jwt.Mint(user.Value));
-        }
-        return client;
-    }
+    public HttpClient Client(Guid? user = null) => Factory.Client(user);
 
     /// <summary>A new workspace owned by a new user, connected to a new phone number id.</summary>
     public async Task<(Guid Workspace, Guid Owner, string PhoneNumberId)> ConnectedWorkspaceAsync()
@@ -173,13 +163,6 @@ public sealed class LeadsServerFixture : DatabaseFixture
             builder.UseSetting("Lockstep:Leads:Outbox:SendTimeoutMs", "700");
             builder.UseSetting("Lockstep:Leads:Outbox:MaxAttempts", "5");
         }
-    }
-
-    private sealed class ServerFixtureJwt
-    {
-        private readonly Lockstep.Platform.Auth.Hs256Jwt _jwt = new(System.Text.Encoding.UTF8.GetBytes(ServerFixture.JwtSecret), "authenticated");
-
-        public string Mint(Guid user) => _jwt.Mint(user, TimeSpan.FromHours(1));
     }
 }
 

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using System.Net.Http.Headers;
 using System.Text;
 using Lockstep.Tests.Platform.Database;
 using Lockstep.Tests.Support;
@@ -24,9 +23,7 @@ public sealed class CrashTests(DatabaseFixture db, ITestOutputHelper output) : I
         var owner = Guid.NewGuid();
         var (workspace, pack) = await KeyedLoad.SetupAsync(db.DataSource, owner);
         var port = ClusterFolder.FreePort();
-        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(20) };
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer",
-            new Lockstep.Platform.Auth.Hs256Jwt(Encoding.UTF8.GetBytes(ServerFixture.JwtSecret), "authenticated").Mint(owner, TimeSpan.FromHours(1)));
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(20) }.SignedIn(owner);
 
         var server = await StartAsync(port, http);
         var load = new KeyedLoad(http, workspace, pack);
@@ -67,9 +64,7 @@ public sealed class CrashTests(DatabaseFixture db, ITestOutputHelper output) : I
         var owner = Guid.NewGuid();
         var (_, pack) = await KeyedLoad.SetupAsync(db.DataSource, owner);
         var port = ClusterFolder.FreePort();
-        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(20) };
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer",
-            new Lockstep.Platform.Auth.Hs256Jwt(Encoding.UTF8.GetBytes(ServerFixture.JwtSecret), "authenticated").Mint(owner, TimeSpan.FromHours(1)));
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(20) }.SignedIn(owner);
         using var server = await StartAsync(port, http);
 
         // The test holds the pack's row, so the request is in flight inside the database when SIGTERM comes.

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using System.Net.Http.Headers;
 using Lockstep.Tests.Platform.Database;
 using Lockstep.Tests.Support;
 using Npgsql;
@@ -25,10 +24,8 @@ public sealed class DatabaseOutageTests(ITestOutputHelper output)
         {
             await using var factory = new LockstepFactory(cluster.ConnectionString);
             var owner = Guid.NewGuid();
-            var http = factory.CreateClient();
+            var http = factory.CreateClient().SignedIn(owner);
             http.Timeout = TimeSpan.FromSeconds(20);
-            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer",
-                new Lockstep.Platform.Auth.Hs256Jwt(System.Text.Encoding.UTF8.GetBytes(ServerFixture.JwtSecret), "authenticated").Mint(owner, TimeSpan.FromHours(1)));
             Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/health/ready")).StatusCode);
 
             Guid workspace, pack;

@@ -12,7 +12,7 @@ public class ServerFixture : DatabaseFixture
 
     public LockstepFactory Factory { get; private set; } = null!;
 
-    public Hs256Jwt Jwt { get; } = new(System.Text.Encoding.UTF8.GetBytes(JwtSecret), "authenticated");
+    public Hs256Jwt Jwt => TestTokens.Jwt;
 
     public override async Task InitializeAsync()
     {
@@ -46,15 +46,7 @@ public class ServerFixture : DatabaseFixture
     }
 
     /// <summary>An HTTP client; with a user, it sends a valid bearer token for them.</summary>
-    public HttpClient Client(Guid? user = null)
-    {
-        var client = Factory.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
-        if (user is not null)
-        {
-            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Jwt.Mint(user.Value, TimeSpan.FromHours(1)));
-        }
-        return client;
-    }
+    public HttpClient Client(Guid? user = null) => Factory.Client(user);
 }
 
 /// <summary>A <see cref="ServerFixture"/> listening on a real loopback port.</summary>
@@ -73,5 +65,28 @@ public sealed class LockstepFactory(string connectionString) : WebApplicationFac
         builder.UseSetting("ConnectionStrings:Lockstep", connectionString);
         builder.UseSetting("Lockstep:JwtSecret", ServerFixture.JwtSecret);
         builder.UseSetting("Logging:LogLevel:Default", "Warning");
+    }
+}
+
+/// <summary>Tokens signed with the test servers' secret, and clients that send them.</summary>
+public static class TestTokens
+{
+    public static readonly Hs256Jwt Jwt = new(System.Text.Encoding.UTF8.GetBytes(ServerFixture.JwtSecret), "authenticated");
+
+    /// <summary>A valid bearer token for <paramref name="user"/>, good for an hour.</summary>
+    public static string For(Guid user) => Jwt.Mint(user, TimeSpan.FromHours(1));
+
+    /// <summary>Makes <paramref name="client"/> send a valid bearer token for <paramref name="user"/>.</summary>
+    public static HttpClient SignedIn(this HttpClient client, Guid user)
+    {
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", For(user));
+        return client;
+    }
+
+    /// <summary>An HTTP client of an in-process test server; with a user, it sends a valid bearer token for them.</summary>
+    public static HttpClient Client(this WebApplicationFactory<Program> factory, Guid? user = null)
+    {
+        var client = factory.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
+        return user is { } signedIn ? client.SignedIn(signedIn) : client;
     }
 }

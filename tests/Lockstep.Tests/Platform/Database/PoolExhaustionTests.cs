@@ -1,6 +1,4 @@
 using System.Net;
-using System.Net.Http.Headers;
-using Lockstep.Platform.Auth;
 using Lockstep.Tests.Support;
 using Microsoft.AspNetCore.Hosting;
 
@@ -23,9 +21,7 @@ public sealed class PoolExhaustionTests(DatabaseFixture db) : IClassFixture<Data
         await using var factory = root.WithWebHostBuilder(b => b
             .UseSetting("Lockstep:Database:MaxPoolSize", "2")
             .UseSetting("Lockstep:Database:ConnectTimeoutSeconds", "1"));
-        var jwt = new Hs256Jwt(System.Text.Encoding.UTF8.GetBytes(ServerFixture.JwtSecret), "authenticated");
-        var client = factory.CreateClient();
-        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", jwt.Mint(Guid.NewGuid(), TimeSpan.FromHours(1)));
+        var client = factory.Client(Guid.NewGuid());
         await client.PostAsync("/rest/v1/rpc/list_workspaces", null);
 
         var slow = client.PostAsync("/rest/v1/rpc/test_pool_hold", Http.Json("""{"p_seconds": 8}"""));

@@ -1,7 +1,5 @@
 using System.Net;
-using System.Net.Http.Headers;
 using System.Text.Json;
-using Lockstep.Platform.Auth;
 using Lockstep.Tests.Support;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
@@ -26,8 +24,6 @@ public sealed class BatchLimitsFixture : DatabaseFixture
 
     public WebApplicationFactory<Program> Factory { get; private set; } = null!;
 
-    public Hs256Jwt Jwt { get; } = new(System.Text.Encoding.UTF8.GetBytes(ServerFixture.JwtSecret), "authenticated");
-
     public override async Task InitializeAsync()
     {
         await base.InitializeAsync();
@@ -47,12 +43,7 @@ public sealed class BatchLimitsFixture : DatabaseFixture
         await base.DisposeAsync();
     }
 
-    public HttpClient Client(Guid user)
-    {
-        var client = Factory.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
-        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Jwt.Mint(user, TimeSpan.FromHours(1)));
-        return client;
-    }
+    public HttpClient Client(Guid user) => Factory.Client(user);
 }
 
 /// <summary>Sending batches and reading their answers.</summary>

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Http.Headers;
 using Lockstep.Tests.Support;
 using Microsoft.AspNetCore.Hosting;
 
@@ -16,10 +15,8 @@ public sealed class RpcCatalogTests(DatabaseFixture db) : IClassFixture<Database
         await using var factory = root.WithWebHostBuilder(b => b
             .UseSetting("Lockstep:Database:MaxPoolSize", "3")
             .UseSetting("Lockstep:Database:ConnectTimeoutSeconds", "2"));
-        var jwt = new Lockstep.Platform.Auth.Hs256Jwt(System.Text.Encoding.UTF8.GetBytes(ServerFixture.JwtSecret), "authenticated");
         var owner = Guid.NewGuid();
-        var client = factory.CreateClient();
-        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", jwt.Mint(owner, TimeSpan.FromHours(1)));
+        var client = factory.Client(owner);
 
         var answers = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => client.SendAsync(
             new HttpRequestMessage(HttpMethod.Post, "/rest/v1/rpc/create_workspace")
