@@ -12,7 +12,7 @@ namespace Lockstep.Tests.Platform;
 public sealed class TenantKeyRulesTests(DatabaseFixture db) : IClassFixture<DatabaseFixture>
 {
     private static readonly string[] ModuleSchemas = ["platform", "crm", "leads", "sessions", "gifts"];
-    private static readonly string[] GlobalTables = ["platform.workspaces", "platform.schema_migrations", "platform.idempotency_keys"];
+    private static readonly string[] GlobalTables = ["platform.workspaces", "platform.schema_migrations", "platform.schema_definitions", "platform.idempotency_keys"];
 
     private const string Violations = """
         with tenant as (

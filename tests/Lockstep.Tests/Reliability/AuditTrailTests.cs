@@ -6,7 +6,7 @@ using Npgsql;
 
 namespace Lockstep.Tests.Reliability;
 
-/// <summary>Migration 0008: every change a function makes to a tenant table is recorded in the same transaction; owners read it.</summary>
+/// <summary>The audit trail (db/functions/platform/audit.sql): every change a function makes to a tenant table is recorded in the same transaction; owners read it.</summary>
 public sealed class AuditTrailTests(ServerFixture server) : IClassFixture<ServerFixture>
 {
     [Fact]
@@ -34,7 +34,7 @@ public sealed class AuditTrailTests(ServerFixture server) : IClassFixture<Server
         {
             missing.Add(reader.GetString(0));
         }
-        Assert.True(missing.Count == 0, "tenant tables without the audit trigger (add `select platform.audit_table('…')` to the migration):\n"
+        Assert.True(missing.Count == 0, "tenant tables without the audit trigger (db/functions/platform/audit.sql attaches it to every tenant table after each migration: is the table in a module schema, with workspace_id?):\n"
             + string.Join("\n", missing));
     }
 

@@ -6,9 +6,10 @@ using Npgsql;
 namespace Lockstep.Tests.Reliability;
 
 /// <summary>
-/// Migration 0007's rules read from the catalog, so a later migration cannot drift: every function the
-/// serving role (or PUBLIC) may execute is SECURITY DEFINER with search_path = ''; nothing is
-/// executable by PUBLIC, now or by default later; the serving role can touch no table directly.
+/// The least-privilege rules (db/README.md) read from the catalog, so a later file cannot drift: every
+/// function the serving role (or PUBLIC) may execute is SECURITY DEFINER with search_path = ''; nothing is
+/// executable by PUBLIC, now or by default later, and the serving role only what a definition file
+/// grants it; the serving role can touch no table directly. Offenders are named with their file.
 /// </summary>
 public sealed class LeastPrivilegeTests(DatabaseFixture db) : IClassFixture<DatabaseFixture>
 {
@@ -25,8 +26,8 @@ public sealed class LeastPrivilegeTests(DatabaseFixture db) : IClassFixture<Data
     [Fact]
     public async Task Functions_WhenExecutableByTheServingRole_AreSecurityDefinerWithEmptySearchPath()
     {
-        var offenders = await ListAsync($"""
-            select p.oid::regprocedure::text || case when p.prosecdef then '' else ' is not security definer' end
+        var offenders = await ListFunctionsAsync($"""
+            select p.oid::regprocedure::text, p.oid::regprocedure::text || case when p.prosecdef then '' else ' is not security definer' end
                    || case when 'search_path=""' = any(coalesce(p.proconfig, array[]::text[])) then '' else ' has no search_path = ''''' end
             {OurFunctions}
               and (has_function_privilege('{DatabaseHost.ServingRole}', p.oid, 'execute') or has_function_privilege('public', p.oid, 'execute'))
@@ -39,8 +40,8 @@ public sealed class LeastPrivilegeTests(DatabaseFixture db) : IClassFixture<Data
     [Fact]
     public async Task Functions_WhenListed_NoneIsExecutableByPublic()
     {
-        var offenders = await ListAsync($"""
-            select p.oid::regprocedure::text {OurFunctions}
+        var offenders = await ListFunctionsAsync($"""
+            select p.oid::regprocedure::text, p.oid::regprocedure::text {OurFunctions}
               and exists (select 1 from aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
                           where a.grantee = 0 and a.privilege_type = 'EXECUTE')
             order by 1
@@ -51,8 +52,8 @@ public sealed class LeastPrivilegeTests(DatabaseFixture db) : IClassFixture<Data
     [Fact]
     public async Task Functions_WhenExposed_AreAllExecutableByTheServingRole()
     {
-        var missing = await ListAsync($"""
-            select p.oid::regprocedure::text {OurFunctions}
+        var missing = await ListFunctionsAsync($"""
+            select p.oid::regprocedure::text, p.oid::regprocedure::text {OurFunctions}
               and n.nspname = 'public' and p.prorettype <> 'trigger'::regtype
               and not has_function_privilege('{DatabaseHost.ServingRole}', p.oid, 'execute')
             order by 1
@@ -61,7 +62,7 @@ public sealed class LeastPrivilegeTests(DatabaseFixture db) : IClassFixture<Data
     }
 
     [Fact]
-    public async Task CreateFunction_WhenAMigrationAddsOneLater_IsNotExecutableByPublicButExposedOnesAreByTheServingRole()
+    public async Task CreateFunction_WhenAddedLaterWithoutAGrant_IsExecutableByNobodyUntilGranted()
     {
         await using var connection = await db.DataSource.OpenConnectionAsync();
         await using var transaction = await connection.BeginTransactionAsync();
@@ -74,9 +75,17 @@ public sealed class LeastPrivilegeTests(DatabaseFixture db) : IClassFixture<Data
                    has_function_privilege('{DatabaseHost.ServingRole}', 'crm.scratch_internal()', 'execute'),
                    has_function_privilege('{DatabaseHost.ServingRole}', 'public.scratch_exposed()', 'execute')
             """, connection);
-        await using var reader = await check.ExecuteReaderAsync();
+        Assert.Equal(new[] { false, false, false, false }, await ReadBooleansAsync(check));
+
+        await Execute(connection, $"grant execute on function public.scratch_exposed() to {DatabaseHost.ServingRole}");
+        Assert.Equal(new[] { false, false, false, true }, await ReadBooleansAsync(check));
+    }
+
+    private static async Task<bool[]> ReadBooleansAsync(NpgsqlCommand command)
+    {
+        await using var reader = await command.ExecuteReaderAsync();
         await reader.ReadAsync();
-        Assert.Equal([false, false, false, true], Enumerable.Range(0, 4).Select(reader.GetBoolean));
+        return Enumerable.Range(0, reader.FieldCount).Select(reader.GetBoolean).ToArray();
     }
 
     [Fact]
@@ -153,6 +162,19 @@ public sealed class LeastPrivilegeTests(DatabaseFixture db) : IClassFixture<Data
         await db.ScalarAsync<string>(
             "select quote_ident(attname) from pg_attribute where attrelid = $1::regclass and attnum > 0 and not attisdropped and attgenerated = '' and attidentity = '' order by attnum limit 1",
             table);
+
+    /// <summary>Rows of (regprocedure, what is wrong), each named with the file that defines the function.</summary>
+    private async Task<List<string>> ListFunctionsAsync(string sql)
+    {
+        await using var command = db.DataSource.CreateCommand(sql);
+        var rows = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            rows.Add(DefinitionFiles.Named(reader.GetString(0), reader.GetString(1)));
+        }
+        return rows;
+    }
 
     private async Task<List<string>> ListAsync(string sql, params object[] args)
     {

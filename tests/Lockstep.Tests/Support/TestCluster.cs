@@ -70,7 +70,7 @@ public static class TestCluster
         var template = new NpgsqlConnectionStringBuilder(cluster.ConnectionString) { Pooling = false }.ConnectionString;
         await using (var dataSource = NpgsqlDataSource.Create(template))
         {
-            await new MigrationRunner(dataSource, Migration.BuiltIn).ApplyAsync();
+            await MigrationRunner.BuiltIn(dataSource).ApplyAsync();
         }
         return cluster;
     }

@@ -6,7 +6,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Lockstep.Platform.Audit;
 
-/// <summary>The audit trail of a workspace (migration 0008): every recorded change of one entity; owners only.</summary>
+/// <summary>The audit trail of a workspace (platform.audit_log): every recorded change of one entity; owners only.</summary>
 public static class AuditEndpoints
 {
     public static IEndpointRouteBuilder MapAudit(this IEndpointRouteBuilder app)

@@ -67,10 +67,10 @@ public static partial class LockstepCli
 
     private static Command MigrateCommand()
     {
-        var migrate = new Command("migrate", "Apply pending migrations from db/migrations and exit");
+        var migrate = new Command("migrate", "Apply pending migrations (db/migrations) and changed definitions (db/functions) and exit");
         migrate.SetAction((_, cancellationToken) => WithDatabaseAsync((_, _) =>
         {
-            Console.WriteLine($"Database is at migration {Migration.BuiltIn[^1].Name} ({Migration.BuiltIn.Count} migrations).");
+            Console.WriteLine($"Database is at migration {Migration.BuiltIn[^1].Name} ({Migration.BuiltIn.Count} migrations, {Definition.BuiltIn.Count} definition files).");
             return Task.FromResult(0);
         }, cancellationToken));
         return migrate;

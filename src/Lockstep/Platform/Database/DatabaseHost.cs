@@ -11,7 +11,7 @@ namespace Lockstep.Platform.Database;
 /// </summary>
 public sealed class DatabaseHost(IConfiguration configuration, ILogger<DatabaseHost> logger) : IHostedService, IAsyncDisposable
 {
-    /// <summary>The role migration 0007 creates: EXECUTE on the callable functions, nothing on tables.</summary>
+    /// <summary>The role the baseline migration creates: EXECUTE on the callable functions, nothing on tables.</summary>
     public const string ServingRole = "lockstep_api";
 
     private EmbeddedPostgres? _embedded;
@@ -70,8 +70,9 @@ public sealed class DatabaseHost(IConfiguration configuration, ILogger<DatabaseH
         }
 
         _ownerDataSource = CreateDataSource(connectionString, configuration);
-        var applied = await new MigrationRunner(_ownerDataSource, Migration.BuiltIn).ApplyAsync(cancellationToken);
-        logger.LogInformation("Migrations: {Applied} applied now, {Total} known", applied.Count, Migration.BuiltIn.Count);
+        var applied = await MigrationRunner.BuiltIn(_ownerDataSource).ApplyAsync(cancellationToken);
+        logger.LogInformation("Migrations: {Applied} applied now, {Total} known; definitions: {DefinitionsApplied} applied now, {DefinitionsTotal} known",
+            applied.Migrations.Count, Migration.BuiltIn.Count, applied.Definitions.Count, Definition.BuiltIn.Count);
         _dataSource = CreateDataSource(ServingConnectionString(connectionString, configuration), configuration);
     }
 

@@ -1,52 +1,39 @@
-using System.Reflection;
-using System.Security.Cryptography;
-using System.Text;
 using Npgsql;
 
 namespace Lockstep.Platform.Database;
 
-/// <summary>One file of <c>db/migrations/</c>: its name (<c>NNNN_name.sql</c>) and text.</summary>
-public sealed record Migration(string Name, string Sql)
-{
-    // Computed, not stored: a stored value would be copied unchanged by `with { Sql = ... }`.
-    public string Checksum => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(Sql))).ToLowerInvariant();
-
-    /// <summary>The migrations built into this program from <c>db/migrations/*.sql</c>, in order.</summary>
-    public static IReadOnlyList<Migration> BuiltIn { get; } = LoadBuiltIn();
-
-    private static List<Migration> LoadBuiltIn()
-    {
-        var assembly = typeof(Migration).Assembly;
-        return assembly.GetManifestResourceNames()
-            .Where(name => name.StartsWith("migrations/", StringComparison.Ordinal))
-            .Order(StringComparer.Ordinal)
-            .Select(name => new Migration(name["migrations/".Length..], Read(assembly, name)))
-            .ToList();
-    }
-
-    private static string Read(Assembly assembly, string name)
-    {
-        using var stream = assembly.GetManifestResourceStream(name)!;
-        using var reader = new StreamReader(stream, Encoding.UTF8);
-        return reader.ReadToEnd();
-    }
-}
-
-/// <summary>An applied migration file was edited, or the database knows one this build does not.</summary>
+/// <summary>An applied migration file was edited, the database knows one this build does not, or a file failed.</summary>
 public sealed class MigrationException(string message) : Exception(message);
 
+/// <summary>What one <see cref="MigrationRunner.ApplyAsync"/> applied: migration names, then definition names.</summary>
+public sealed record SchemaChanges(IReadOnlyList<string> Migrations, IReadOnlyList<string> Definitions);
+
 /// <summary>
-/// Applies migrations in order, each in its own transaction, recorded with a checksum in
-/// <c>platform.schema_migrations</c>. A session advisory lock makes concurrent starts take turns,
-/// so two servers starting on one empty database apply every file exactly once.
+/// Brings a database to this build's schema under one session advisory lock, so concurrent starts take
+/// turns and two servers starting on one database apply every file exactly once:
+/// first the migrations that are missing, in order, each in its own transaction, recorded with a
+/// checksum in <c>platform.schema_migrations</c>; then the definitions whose checksum differs from the one
+/// recorded in <c>platform.schema_definitions</c> (all of them after any migration ran), together in one
+/// transaction, so a start never serves a half-applied set.
 /// </summary>
-public sealed class MigrationRunner(NpgsqlDataSource dataSource, IReadOnlyList<Migration> migrations)
+public sealed class MigrationRunner(NpgsqlDataSource dataSource, IReadOnlyList<Migration> migrations, IReadOnlyList<Definition> definitions)
 {
     // Any constant works; it only has to be the same for every Lockstep process.
     private const long AdvisoryLockKey = 0x4c6f636b73746570; // "Lockstep"
 
-    /// <summary>Applies what is missing and returns the names applied now.</summary>
-    public async Task<IReadOnlyList<string>> ApplyAsync(CancellationToken cancellationToken = default)
+    /// <summary>The migrations squashed into 0001_baseline.sql: a database that has them predates it.</summary>
+    private static readonly string[] SquashedMigrations =
+    [
+        "0001_platform_workspaces.sql", "0002_crm_clients_contacts.sql", "0003_leads_conversations_messages.sql",
+        "0004_sessions_packs_bookings.sql", "0005_gifts_wishlists_claims.sql", "0006_platform_idempotency.sql",
+        "0007_platform_least_privilege.sql", "0008_platform_audit.sql",
+    ];
+
+    /// <summary>The runner for this build's own migrations and definitions.</summary>
+    public static MigrationRunner BuiltIn(NpgsqlDataSource dataSource) => new(dataSource, Migration.BuiltIn, Definition.BuiltIn);
+
+    /// <summary>Applies what is missing or changed and says what it applied now.</summary>
+    public async Task<SchemaChanges> ApplyAsync(CancellationToken cancellationToken = default)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await ExecuteAsync(connection, $"select pg_advisory_lock({AdvisoryLockKey})", cancellationToken);
@@ -57,36 +44,16 @@ public sealed class MigrationRunner(NpgsqlDataSource dataSource, IReadOnlyList<M
                 create table if not exists platform.schema_migrations (
                   name text primary key,
                   checksum text not null,
+                  applied_at timestamptz not null default now());
+                create table if not exists platform.schema_definitions (
+                  name text primary key,
+                  checksum text not null,
                   applied_at timestamptz not null default now())
                 """, cancellationToken);
 
-            var applied = await ReadAppliedAsync(connection, cancellationToken);
-            Verify(applied);
-
-            var appliedNow = new List<string>();
-            foreach (var migration in migrations.Where(m => !applied.ContainsKey(m.Name)))
-            {
-                await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-                try
-                {
-                    await ExecuteAsync(connection, migration.Sql, cancellationToken);
-                }
-                catch (PostgresException e)
-                {
-                    throw new MigrationException(
-                        $"Migration {migration.Name} failed: {e.SqlState} {e.MessageText}{(e.Position > 0 ? $" (at character {e.Position})" : "")}");
-                }
-                await using (var record = new NpgsqlCommand(
-                    "insert into platform.schema_migrations (name, checksum) values ($1, $2)", connection))
-                {
-                    record.Parameters.Add(new() { Value = migration.Name });
-                    record.Parameters.Add(new() { Value = migration.Checksum });
-                    await record.ExecuteNonQueryAsync(cancellationToken);
-                }
-                await transaction.CommitAsync(cancellationToken);
-                appliedNow.Add(migration.Name);
-            }
-            return appliedNow;
+            var appliedMigrations = await ApplyMigrationsAsync(connection, cancellationToken);
+            var appliedDefinitions = await ApplyDefinitionsAsync(connection, reapplyAll: appliedMigrations.Count > 0, cancellationToken);
+            return new SchemaChanges(appliedMigrations, appliedDefinitions);
         }
         finally
         {
@@ -119,15 +86,138 @@ public sealed class MigrationRunner(NpgsqlDataSource dataSource, IReadOnlyList<M
         }
     }
 
-    private async Task<long> CountAppliedAsync(string sql, string[] names, CancellationToken cancellationToken)
+    private async Task<List<string>> ApplyMigrationsAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
     {
-        await using var command = dataSource.CreateCommand(sql);
-        command.Parameters.Add(new() { Value = names });
-        return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
+        var applied = await ReadRecordedAsync(connection, "platform.schema_migrations", cancellationToken);
+        Verify(applied);
+
+        var appliedNow = new List<string>();
+        foreach (var migration in migrations.Where(m => !applied.ContainsKey(m.Name)))
+        {
+            await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+            await RunFileAsync(connection, $"Migration {migration.Name}", migration.Sql, cancellationToken);
+            await RecordAsync(connection, "platform.schema_migrations", migration.Name, migration.Checksum, cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
+            appliedNow.Add(migration.Name);
+        }
+        return appliedNow;
+    }
+
+    private async Task<List<string>> ApplyDefinitionsAsync(NpgsqlConnection connection, bool reapplyAll, CancellationToken cancellationToken)
+    {
+        var recorded = await ReadRecordedAsync(connection, "platform.schema_definitions", cancellationToken);
+        var changed = definitions
+            .Where(d => reapplyAll || !recorded.TryGetValue(d.Name, out var checksum) || checksum != d.Checksum)
+            .ToList();
+        var gone = recorded.Keys.Where(name => definitions.All(d => d.Name != name)).ToList();
+        if (changed.Count == 0 && gone.Count == 0)
+        {
+            return [];
+        }
+
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        // Function bodies are checked once all files are in (below), so a function may call one that a
+        // later file defines.
+        await ExecuteAsync(connection, "set local check_function_bodies = off", cancellationToken);
+        foreach (var definition in changed)
+        {
+            await RunFileAsync(connection, $"Definition db/functions/{definition.Name}", definition.Sql, cancellationToken);
+        }
+        await ExecuteAsync(connection, "set local check_function_bodies = on", cancellationToken);
+        await CheckBodiesAsync(connection, changed, cancellationToken);
+        await CheckOverloadsAsync(connection, changed, cancellationToken);
+
+        foreach (var definition in changed)
+        {
+            await RecordAsync(connection, "platform.schema_definitions", definition.Name, definition.Checksum, cancellationToken);
+        }
+        await using (var forget = new NpgsqlCommand("delete from platform.schema_definitions where name = any($1)", connection))
+        {
+            forget.Parameters.Add(new() { Value = gone.ToArray() });
+            await forget.ExecuteNonQueryAsync(cancellationToken);
+        }
+        await transaction.CommitAsync(cancellationToken);
+        return changed.Select(d => d.Name).ToList();
+    }
+
+    /// <summary>
+    /// Runs the language validator over every SQL and PL/pgSQL function this transaction created or
+    /// replaced: what <c>check_function_bodies</c> would have said at creation, now that all are there.
+    /// </summary>
+    private static async Task CheckBodiesAsync(NpgsqlConnection connection, List<Definition> changed, CancellationToken cancellationToken)
+    {
+        var functions = new List<(uint Oid, string Name, string Validator)>();
+        await using (var touched = new NpgsqlCommand("""
+            select p.oid, format('%s.%s(%s)', p.pronamespace::regnamespace, p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid)),
+                   l.lanvalidator::regproc::text
+            from pg_catalog.pg_proc p
+            join pg_catalog.pg_language l on l.oid = p.prolang
+            where p.xmin = pg_catalog.pg_current_xact_id()::xid and l.lanname in ('sql', 'plpgsql')
+            order by p.oid
+            """, connection))
+        await using (var reader = await touched.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                functions.Add((reader.GetFieldValue<uint>(0), reader.GetString(1), reader.GetString(2)));
+            }
+        }
+        foreach (var (oid, name, validator) in functions)
+        {
+            await using var check = new NpgsqlCommand($"select {validator}($1)", connection);
+            check.Parameters.Add(new() { Value = oid, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Oid });
+            try
+            {
+                await check.ExecuteNonQueryAsync(cancellationToken);
+            }
+            catch (PostgresException e)
+            {
+                throw new MigrationException($"Definition {FileDefining(changed, name)}: function {name} does not compile: {e.SqlState} {e.MessageText}");
+            }
+        }
+    }
+
+    /// <summary>
+    /// A name whose functions this transaction (re)created must have no other overload left over: that is
+    /// an old signature a definition file no longer has, which only a migration may drop.
+    /// </summary>
+    private static async Task CheckOverloadsAsync(NpgsqlConnection connection, List<Definition> changed, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand("""
+            select format('%s.%s(%s)', n.nspname, p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid))
+            from pg_catalog.pg_proc p
+            join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+            where p.xmin <> pg_catalog.pg_current_xact_id()::xid
+              and exists (select from pg_catalog.pg_proc q
+                          where q.pronamespace = p.pronamespace and q.proname = p.proname
+                            and q.xmin = pg_catalog.pg_current_xact_id()::xid)
+            order by 1
+            """, connection);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        if (await reader.ReadAsync(cancellationToken))
+        {
+            var stale = reader.GetString(0);
+            var file = FileDefining(changed, stale);
+            throw new MigrationException(
+                $"Definition {file} leaves {stale} beside the signature it defines now: drop the old signature in a new migration.");
+        }
+    }
+
+    private static string FileDefining(List<Definition> definitions, string function)
+    {
+        var name = function.Split('(')[0];
+        var file = definitions.FirstOrDefault(d => d.Sql.Contains($"function {name}(", StringComparison.Ordinal));
+        return file is null ? "db/functions" : $"db/functions/{file.Name}";
     }
 
     private void Verify(Dictionary<string, string> applied)
     {
+        if (applied.Keys.Any(name => SquashedMigrations.Contains(name)) && migrations.All(m => !SquashedMigrations.Contains(m.Name)))
+        {
+            throw new MigrationException(
+                "This database was made by an earlier Lockstep (migrations 0001_platform_workspaces to 0008_platform_audit, since squashed into 0001_baseline): "
+                + "recreate it; for the embedded database, stop Lockstep and delete its data folder (.lockstep by default).");
+        }
         var known = migrations.ToDictionary(m => m.Name);
         foreach (var (name, checksum) in applied.OrderBy(a => a.Key, StringComparer.Ordinal))
         {
@@ -145,16 +235,47 @@ public sealed class MigrationRunner(NpgsqlDataSource dataSource, IReadOnlyList<M
         }
     }
 
-    private static async Task<Dictionary<string, string>> ReadAppliedAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    private async Task<long> CountAppliedAsync(string sql, string[] names, CancellationToken cancellationToken)
     {
-        var applied = new Dictionary<string, string>();
-        await using var command = new NpgsqlCommand("select name, checksum from platform.schema_migrations", connection);
+        await using var command = dataSource.CreateCommand(sql);
+        command.Parameters.Add(new() { Value = names });
+        return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    private static async Task RunFileAsync(NpgsqlConnection connection, string what, string sql, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await ExecuteAsync(connection, sql, cancellationToken);
+        }
+        catch (PostgresException e)
+        {
+            throw new MigrationException(
+                $"{what} failed: {e.SqlState} {e.MessageText}{(e.Position > 0 ? $" (at character {e.Position})" : "")}");
+        }
+    }
+
+    private static async Task RecordAsync(NpgsqlConnection connection, string table, string name, string checksum, CancellationToken cancellationToken)
+    {
+        await using var record = new NpgsqlCommand($"""
+            insert into {table} (name, checksum) values ($1, $2)
+            on conflict (name) do update set checksum = excluded.checksum, applied_at = now()
+            """, connection);
+        record.Parameters.Add(new() { Value = name });
+        record.Parameters.Add(new() { Value = checksum });
+        await record.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    private static async Task<Dictionary<string, string>> ReadRecordedAsync(NpgsqlConnection connection, string table, CancellationToken cancellationToken)
+    {
+        var recorded = new Dictionary<string, string>();
+        await using var command = new NpgsqlCommand($"select name, checksum from {table}", connection);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            applied[reader.GetString(0)] = reader.GetString(1);
+            recorded[reader.GetString(0)] = reader.GetString(1);
         }
-        return applied;
+        return recorded;
     }
 
     private static async Task ExecuteAsync(NpgsqlConnection connection, string sql, CancellationToken cancellationToken)

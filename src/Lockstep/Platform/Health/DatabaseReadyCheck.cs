@@ -12,7 +12,7 @@ public sealed class DatabaseReadyCheck(DatabaseHost database) : IHealthCheck
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(TimeSpan.FromSeconds(2));
-            var current = await new MigrationRunner(database.DataSource, Migration.BuiltIn).IsCurrentAsync(timeout.Token);
+            var current = await MigrationRunner.BuiltIn(database.DataSource).IsCurrentAsync(timeout.Token);
             return current ? HealthCheckResult.Healthy() : HealthCheckResult.Unhealthy("migrations pending");
         }
         catch (Exception e) when (e is Npgsql.NpgsqlException or InvalidOperationException or OperationCanceledException)

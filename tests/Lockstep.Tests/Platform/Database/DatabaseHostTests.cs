@@ -22,7 +22,7 @@ public sealed class DatabaseHostTests
         try
         {
             Assert.Equal("127.0.0.1", new NpgsqlConnectionStringBuilder(first.DataSource.ConnectionString).Host);
-            Assert.True(await new MigrationRunner(first.DataSource, Migration.BuiltIn).IsCurrentAsync());
+            Assert.True(await MigrationRunner.BuiltIn(first.DataSource).IsCurrentAsync());
             await using var create = first.OwnerDataSource.CreateCommand("create table kept (v int); insert into kept values (5)");
             await create.ExecuteNonQueryAsync();
         }
@@ -39,7 +39,7 @@ public sealed class DatabaseHostTests
         {
             await using var read = second.OwnerDataSource.CreateCommand("select v from kept");
             Assert.Equal(5, await read.ExecuteScalarAsync());
-            Assert.True(await new MigrationRunner(second.DataSource, Migration.BuiltIn).IsCurrentAsync());
+            Assert.True(await MigrationRunner.BuiltIn(second.DataSource).IsCurrentAsync());
         }
         finally
         {

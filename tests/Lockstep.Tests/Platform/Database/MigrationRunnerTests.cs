@@ -13,14 +13,16 @@ public sealed class MigrationRunnerTests
     public async Task ApplyAsync_WhenDatabaseIsEmpty_AppliesBuiltInMigrationsOnceAndIsCurrent()
     {
         await using var dataSource = await EmptyDatabaseAsync();
-        var runner = new MigrationRunner(dataSource, Migration.BuiltIn);
+        var runner = MigrationRunner.BuiltIn(dataSource);
         Assert.False(await runner.IsCurrentAsync());
 
         var appliedNow = await runner.ApplyAsync();
         var appliedAgain = await runner.ApplyAsync();
 
-        Assert.Equal(Migration.BuiltIn.Select(m => m.Name), appliedNow);
-        Assert.Empty(appliedAgain);
+        Assert.Equal(Migration.BuiltIn.Select(m => m.Name), appliedNow.Migrations);
+        Assert.Equal(Definition.BuiltIn.Select(d => d.Name), appliedNow.Definitions);
+        Assert.Empty(appliedAgain.Migrations);
+        Assert.Empty(appliedAgain.Definitions);
         Assert.True(await runner.IsCurrentAsync());
         Assert.Equal(Migration.BuiltIn.Select(m => m.Name), await AppliedAsync(dataSource));
     }
@@ -29,13 +31,13 @@ public sealed class MigrationRunnerTests
     public async Task ApplyAsync_WhenLaterMigrationsArrive_AppliesOnlyTheNewOnesInOrder()
     {
         await using var dataSource = await EmptyDatabaseAsync();
-        await new MigrationRunner(dataSource, [First]).ApplyAsync();
-        var runner = new MigrationRunner(dataSource, [First, Second]);
+        await Runner(dataSource, First).ApplyAsync();
+        var runner = Runner(dataSource, First, Second);
         Assert.False(await runner.IsCurrentAsync());
 
         var appliedNow = await runner.ApplyAsync();
 
-        Assert.Equal([Second.Name], appliedNow);
+        Assert.Equal([Second.Name], appliedNow.Migrations);
         Assert.True(await runner.IsCurrentAsync());
         await using var insert = dataSource.CreateCommand("insert into accounts (id, name) values (1, 'a') returning name");
         Assert.Equal("a", await insert.ExecuteScalarAsync());
@@ -53,13 +55,14 @@ public sealed class MigrationRunnerTests
             var runs = dataSources.Select(async dataSource =>
             {
                 await go.Task;
-                return await new MigrationRunner(dataSource, Migration.BuiltIn).ApplyAsync();
+                return await MigrationRunner.BuiltIn(dataSource).ApplyAsync();
             }).ToList();
             go.SetResult();
             var appliedNow = await Task.WhenAll(runs);
 
-            Assert.Equal(Migration.BuiltIn.Count, appliedNow.Sum(names => names.Count));
-            Assert.Equal(Migration.BuiltIn.Select(m => m.Name), appliedNow.SelectMany(names => names).Order(StringComparer.Ordinal));
+            Assert.Equal(Migration.BuiltIn.Count, appliedNow.Sum(changes => changes.Migrations.Count));
+            Assert.Equal(Migration.BuiltIn.Select(m => m.Name), appliedNow.SelectMany(changes => changes.Migrations).Order(StringComparer.Ordinal));
+            Assert.Equal(Definition.BuiltIn.Count, appliedNow.Sum(changes => changes.Definitions.Count));
             await using var count = dataSources[0].CreateCommand(
                 "select count(*), count(distinct name) from platform.schema_migrations");
             await using var reader = await count.ExecuteReaderAsync();
@@ -80,10 +83,10 @@ public sealed class MigrationRunnerTests
     public async Task ApplyAsync_WhenAnAppliedFileWasEdited_ThrowsNamingTheFileAndAppliesNothing()
     {
         await using var dataSource = await EmptyDatabaseAsync();
-        await new MigrationRunner(dataSource, [First]).ApplyAsync();
+        await Runner(dataSource, First).ApplyAsync();
         var edited = First with { Sql = First.Sql + ", note text" };
 
-        var error = await Assert.ThrowsAsync<MigrationException>(() => new MigrationRunner(dataSource, [edited, Second]).ApplyAsync());
+        var error = await Assert.ThrowsAsync<MigrationException>(() => Runner(dataSource, edited, Second).ApplyAsync());
 
         Assert.Contains(First.Name, error.Message, StringComparison.Ordinal);
         Assert.Equal([First.Name], await AppliedAsync(dataSource));
@@ -99,7 +102,7 @@ public sealed class MigrationRunnerTests
             select 1 / 0;
             """);
 
-        var error = await Assert.ThrowsAsync<MigrationException>(() => new MigrationRunner(dataSource, [First, failing]).ApplyAsync());
+        var error = await Assert.ThrowsAsync<MigrationException>(() => Runner(dataSource, First, failing).ApplyAsync());
 
         Assert.Contains(failing.Name, error.Message, StringComparison.Ordinal);
         Assert.Equal([First.Name], await AppliedAsync(dataSource));
@@ -108,19 +111,21 @@ public sealed class MigrationRunnerTests
         Assert.Equal(0L, await leftovers.ExecuteScalarAsync());
 
         var fixedUp = failing with { Sql = "create table half_done (id int)" };
-        Assert.Equal([fixedUp.Name], await new MigrationRunner(dataSource, [First, fixedUp]).ApplyAsync());
+        Assert.Equal([fixedUp.Name], (await Runner(dataSource, First, fixedUp).ApplyAsync()).Migrations);
     }
 
     [Fact]
     public async Task ApplyAsync_WhenDatabaseHasAMigrationThisBuildLacks_ThrowsNamingIt()
     {
         await using var dataSource = await EmptyDatabaseAsync();
-        await new MigrationRunner(dataSource, [First, Second]).ApplyAsync();
+        await Runner(dataSource, First, Second).ApplyAsync();
 
-        var error = await Assert.ThrowsAsync<MigrationException>(() => new MigrationRunner(dataSource, [First]).ApplyAsync());
+        var error = await Assert.ThrowsAsync<MigrationException>(() => Runner(dataSource, First).ApplyAsync());
 
         Assert.Contains(Second.Name, error.Message, StringComparison.Ordinal);
     }
+
+    private static MigrationRunner Runner(NpgsqlDataSource dataSource, params Migration[] migrations) => new(dataSource, migrations, []);
 
     private static async Task<NpgsqlDataSource> EmptyDatabaseAsync() =>
         NpgsqlDataSource.Create(await TestCluster.CreateDatabaseAsync(fromTemplate: false));

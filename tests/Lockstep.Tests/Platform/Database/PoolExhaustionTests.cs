@@ -11,7 +11,8 @@ public sealed class PoolExhaustionTests(DatabaseFixture db) : IClassFixture<Data
     {
         await using (var create = db.DataSource.CreateCommand("""
             create function public.test_pool_hold(p_seconds double precision) returns void
-            language sql as $$ select pg_sleep(p_seconds) $$
+            language sql as $$ select pg_sleep(p_seconds) $$;
+            grant execute on function public.test_pool_hold(double precision) to lockstep_api
             """))
         {
             await create.ExecuteNonQueryAsync();

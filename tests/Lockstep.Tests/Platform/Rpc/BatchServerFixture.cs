@@ -60,6 +60,8 @@ public static class Batches
 
             create function public.test_batch_echo(p_value jsonb) returns jsonb
             language sql immutable as $$ select p_value $$;
+
+            grant execute on function public.test_batch_sleep(double precision), public.test_batch_note(text), public.test_batch_echo(jsonb) to lockstep_api;
             """);
         await command.ExecuteNonQueryAsync();
     }

@@ -32,6 +32,9 @@ public sealed class RpcServerFixture : ServerFixture
             begin
               raise exception '%', p_reason using detail = 'refused on purpose', hint = 'do not call it';
             end $$;
+
+            grant execute on function public.test_nothing(text), public.test_add(integer, integer), public.test_greeting(),
+              public.test_count_to(integer), public.test_labels(integer), public.test_refuse(text) to lockstep_api;
             """);
         await command.ExecuteNonQueryAsync();
     }

@@ -1,32 +1,3 @@
--- Platform: the audit trail. Every row a function inserts, updates or deletes in a tenant table is
--- recorded in platform.audit_log by an AFTER row trigger, in the same transaction as the change (a
--- rolled-back call leaves no entry): who (auth.uid()), workspace, operation (the outermost function
--- that ran, e.g. public.claim_item), entity (table and key) and the row before and after as jsonb.
---
--- Rule from here on (tests/Lockstep.Tests/Reliability/AuditTrailTests reads the catalog and fails on
--- a tenant table without the trigger): a migration that creates a tenant table ends with
---   select platform.audit_table('schema.table');
-
--- workspace_id has no foreign key on purpose: the audited row's own key already guarantees it, and
--- the check would take a KEY SHARE lock on the workspace row in every audited write, which deadlocks
--- with functions that lock that row FOR UPDATE (ensure_workspace_keeps_owner) and would keep a
--- workspace's history from outliving it.
-create table platform.audit_log (
-  workspace_id uuid not null,
-  id bigint generated always as identity,
-  at timestamptz not null default now(),
-  actor_id uuid,
-  operation text not null,
-  action text not null check (action in ('insert', 'update', 'delete')),
-  entity_table text not null,
-  entity_id text not null,
-  before jsonb,
-  after jsonb,
-  primary key (workspace_id, id)
-);
-
-create index audit_log_entity on platform.audit_log (workspace_id, entity_table, entity_id, id);
-
 /*
  * platform.audit_row() → trigger: writes one audit_log entry for the changed row. Arguments: the
  * row's key column and its workspace column. An update that changes nothing is not recorded. Secrets
@@ -66,7 +37,7 @@ $$;
 
 /*
  * platform.audit_table(p_table) → void: attaches the audit trigger to a tenant table (key: the primary
- * key column after workspace_id; platform.workspaces is its own workspace). Run by migrations only.
+ * key column after workspace_id; platform.workspaces is its own workspace). Run by this file only.
  */
 create or replace function platform.audit_table(p_table regclass)
 returns void
@@ -77,7 +48,7 @@ declare
   v_key text;
   v_workspace text;
 begin
-  select a.attname into v_key
+  select a.attname::text into v_key
   from pg_catalog.pg_index i
   join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = any(i.indkey)
   where i.indrelid = p_table and i.indisprimary and a.attname <> 'workspace_id'
@@ -87,14 +58,13 @@ begin
   if v_key is null then
     raise exception 'audit_table: % has no primary key besides workspace_id', p_table;
   end if;
-  if exists (select from pg_catalog.pg_trigger t where t.tgrelid = p_table and t.tgname = 'audit') then
-    execute format('drop trigger audit on %s', p_table);
-  end if;
-  execute format('create trigger audit after insert or update or delete on %s for each row execute function platform.audit_row(%L, %L)',
+  execute format('create or replace trigger audit after insert or update or delete on %s for each row execute function platform.audit_row(%L, %L)',
                  p_table, v_key, v_workspace);
 end;
 $$;
 
+-- Every tenant table gets the trigger: this file is applied again after every migration, so a table a
+-- later migration creates cannot miss it (AuditTrailTests checks the catalog).
 select platform.audit_table(c.oid)
 from pg_catalog.pg_class c
 where c.relkind in ('r', 'p')
@@ -143,4 +113,5 @@ begin
       limit 500) e), '[]'::jsonb));
 end;
 $$;
+
 grant execute on function public.get_audit_log(uuid, text, text) to lockstep_api;

@@ -1,83 +1,3 @@
--- Platform: the caller's identity (auth), workspaces and their members.
---
--- Tenant rules that every later migration follows (tests/Lockstep.Tests/Platform/TenantKeyRulesTests
--- reads the catalog and fails on a table that breaks them):
---   * a tenant table has a workspace_id column and its primary key starts with it;
---   * a foreign key to a tenant table includes workspace_id, so a row never points into another workspace;
---   * every unique constraint or unique index of a tenant table includes workspace_id.
-
-create schema if not exists auth;
-create schema if not exists platform;
-
--- auth.jwt() / auth.uid() / auth.role(): the verified token claims the server puts into
--- request.jwt.claims with set_config(..., true) in the same transaction as the call (as in Supabase).
-
-/*
- * auth.jwt() → jsonb: the verified claims of the caller's token, or an empty object when anonymous.
- */
-create or replace function auth.jwt()
-returns jsonb
-language sql
-stable
-set search_path = ''
-as $$
-  select coalesce(nullif(current_setting('request.jwt.claims', true), '')::jsonb, '{}'::jsonb)
-$$;
-
-/*
- * auth.uid() → uuid: the caller's user id (the token's `sub`), or null when anonymous.
- */
-create or replace function auth.uid()
-returns uuid
-language sql
-stable
-set search_path = ''
-as $$
-  select nullif(auth.jwt() ->> 'sub', '')::uuid
-$$;
-
-/*
- * auth.role() → text: the token's `role` claim (`authenticated` for users), or null.
- */
-create or replace function auth.role()
-returns text
-language sql
-stable
-set search_path = ''
-as $$
-  select nullif(auth.jwt() ->> 'role', '')
-$$;
-
-create table platform.workspaces (
-  id uuid primary key default gen_random_uuid(),
-  name text not null check (length(btrim(name)) between 1 and 200),
-  created_by uuid not null,
-  created_at timestamptz not null default now()
-);
-
-create table platform.members (
-  workspace_id uuid not null references platform.workspaces (id) on delete cascade,
-  user_id uuid not null,
-  role text not null check (role in ('owner', 'admin', 'member')),
-  display_name text check (display_name is null or length(display_name) <= 200),
-  created_at timestamptz not null default now(),
-  primary key (workspace_id, user_id)
-);
-
-create index members_user_idx on platform.members (user_id);
-
-/*
- * platform.refusal(code, error) → jsonb: the one shape of an expected business refusal.
- */
-create or replace function platform.refusal(p_code text, p_error text)
-returns jsonb
-language sql
-immutable
-set search_path = ''
-as $$
-  select jsonb_build_object('success', false, 'code', p_code, 'error', p_error)
-$$;
-
 /*
  * platform.member_role(workspace, user) → text: the user's role in the workspace, or null.
  */
@@ -116,70 +36,15 @@ begin
 end;
 $$;
 
--- Deferred to commit, so a transaction may promote and demote in any order.
+-- Deferred to commit, so a transaction may promote and demote in any order. A constraint trigger has
+-- no "or replace": it is dropped and created again in this file's transaction.
+drop trigger if exists workspace_keeps_owner on platform.members;
 create constraint trigger workspace_keeps_owner
   after update of role or delete on platform.members
   deferrable initially deferred
   for each row
   when (old.role = 'owner')
   execute function platform.ensure_workspace_keeps_owner();
-
-/*
- * create_workspace(p_name) → {success, workspace_id}: creates a workspace; the caller becomes its owner.
- * Refusals: not_authenticated, workspace_name_required.
- */
-create or replace function public.create_workspace(p_name text)
-returns jsonb
-language plpgsql
-security definer
-set search_path = ''
-as $$
-declare
-  v_user uuid := auth.uid();
-  v_workspace_id uuid;
-begin
-  if v_user is null then
-    return platform.refusal('not_authenticated', 'Sign in to create a workspace');
-  end if;
-  if p_name is null or length(btrim(p_name)) = 0 then
-    return platform.refusal('workspace_name_required', 'A workspace needs a name');
-  end if;
-  if length(btrim(p_name)) > 200 then
-    return platform.refusal('workspace_name_too_long', 'A workspace name has at most 200 characters');
-  end if;
-
-  insert into platform.workspaces (name, created_by)
-  values (btrim(p_name), v_user)
-  returning id into v_workspace_id;
-
-  insert into platform.members (workspace_id, user_id, role)
-  values (v_workspace_id, v_user, 'owner');
-
-  return jsonb_build_object('success', true, 'workspace_id', v_workspace_id);
-end;
-$$;
-
-grant execute on function public.create_workspace(text) to public;
-
-/*
- * list_workspaces() → jsonb array of {workspace_id, name, role}: the caller's workspaces.
- */
-create or replace function public.list_workspaces()
-returns jsonb
-language sql
-stable
-security definer
-set search_path = ''
-as $$
-  select coalesce(jsonb_agg(jsonb_build_object(
-           'workspace_id', w.id, 'name', w.name, 'role', m.role, 'created_at', w.created_at)
-           order by w.created_at, w.id), '[]'::jsonb)
-  from platform.members m
-  join platform.workspaces w on w.id = m.workspace_id
-  where m.user_id = auth.uid()
-$$;
-
-grant execute on function public.list_workspaces() to public;
 
 /*
  * list_members(p_workspace_id) → {success, members: [{user_id, role, display_name}]}: members only.
@@ -205,7 +70,7 @@ begin
 end;
 $$;
 
-grant execute on function public.list_members(uuid) to public;
+grant execute on function public.list_members(uuid) to lockstep_api;
 
 /*
  * add_member(p_workspace_id, p_user_id, p_role, p_display_name) → {success, user_id, role}.
@@ -253,7 +118,7 @@ begin
 end;
 $$;
 
-grant execute on function public.add_member(uuid, uuid, text, text) to public;
+grant execute on function public.add_member(uuid, uuid, text, text) to lockstep_api;
 
 /*
  * set_member_role(p_workspace_id, p_user_id, p_role) → {success, user_id, role}.
@@ -310,7 +175,7 @@ begin
 end;
 $$;
 
-grant execute on function public.set_member_role(uuid, uuid, text) to public;
+grant execute on function public.set_member_role(uuid, uuid, text) to lockstep_api;
 
 /*
  * remove_member(p_workspace_id, p_user_id) → {success, user_id}.
@@ -364,4 +229,4 @@ begin
 end;
 $$;
 
-grant execute on function public.remove_member(uuid, uuid) to public;
+grant execute on function public.remove_member(uuid, uuid) to lockstep_api;

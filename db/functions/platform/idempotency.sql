@@ -1,28 +1,3 @@
--- Platform: idempotency keys (Stripe semantics) for POST /api requests.
---
--- A keyed request runs in one explicit transaction: platform.idempotency_begin takes a transaction
--- advisory lock on (scope, key) and says whether to run, replay or refuse; the request's own function
--- calls follow in the same transaction; platform.idempotency_complete stores the response; commit.
--- So the stored response and the effect it reports commit together or not at all.
---
--- The table is platform-global (a key's scope is the caller, not a workspace): the scope is
--- 'user:<token sub>'. Anonymous callers cannot use keys (the server refuses them before calling).
-
-create table platform.idempotency_keys (
-  scope text not null check (length(scope) between 1 and 100),
-  key text not null check (length(key) between 1 and 255),
-  request_hash text not null,
-  status integer not null check (status between 100 and 599),
-  body text not null,
-  content_type text,
-  location text,
-  created_at timestamptz not null default now(),
-  expires_at timestamptz not null,
-  primary key (scope, key)
-);
-
-create index idempotency_keys_expires_at on platform.idempotency_keys (expires_at);
-
 /*
  * platform.idempotency_begin(scope, key, request_hash) → jsonb: starts a keyed request. Must run in the
  * request's transaction. Takes a transaction advisory lock on (scope, key) without waiting.
@@ -56,7 +31,8 @@ begin
     'content_type', v_row.content_type, 'location', v_row.location);
 end;
 $$;
-grant execute on function platform.idempotency_begin(text, text, text) to public;
+
+grant execute on function platform.idempotency_begin(text, text, text) to lockstep_api;
 
 /*
  * platform.idempotency_complete(scope, key, request_hash, status, body, content_type, location, ttl)
@@ -80,7 +56,8 @@ as $$
         created_at = now(), expires_at = excluded.expires_at
   where k.expires_at <= now();
 $$;
-grant execute on function platform.idempotency_complete(text, text, text, integer, text, text, text, interval) to public;
+
+grant execute on function platform.idempotency_complete(text, text, text, integer, text, text, text, interval) to lockstep_api;
 
 /*
  * platform.purge_idempotency_keys(limit) → integer: deletes up to `limit` expired keys (skipping rows
@@ -107,24 +84,5 @@ as $$
   )
   select count(*)::integer from deleted
 $$;
-grant execute on function platform.purge_idempotency_keys(integer) to public;
 
--- Graceful shutdown: a stopping server gives back the outbox rows it claimed but did not try yet.
-
-/*
- * leads.release_outbox(p_workspace_id, p_outbox_id) → boolean: server only. Gives back a claimed row
- * that was not tried (a stopping worker's rest of a batch): the lease ends now and the attempt taken by
- * the claim is returned. False when the row is done or not found.
- */
-create or replace function leads.release_outbox(p_workspace_id uuid, p_outbox_id uuid)
-returns boolean
-language sql
-security definer
-set search_path = ''
-as $$
-  update leads.outbox o
-  set claimed_until = null, attempts = greatest(o.attempts - 1, 0)
-  where o.workspace_id = p_workspace_id and o.id = p_outbox_id and o.done_at is null and o.claimed_until is not null
-  returning true
-$$;
-revoke execute on function leads.release_outbox(uuid, uuid) from public;
+grant execute on function platform.purge_idempotency_keys(integer) to lockstep_api;

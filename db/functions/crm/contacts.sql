@@ -1,0 +1,237 @@
+/*
+ * crm.check_contact(name, phone, email) → jsonb: the first refusal a new contact's values earn, or null
+ * when they are acceptable. A blank phone or email counts as none.
+ * Refusals: contact_name_required, contact_name_too_long, invalid_phone, invalid_email.
+ */
+create or replace function crm.check_contact(p_name text, p_phone text, p_email text)
+returns jsonb
+language sql
+immutable
+set search_path = ''
+as $$
+  select case
+    when p_name is null or length(btrim(p_name)) = 0
+      then platform.refusal('contact_name_required', 'A contact needs a name')
+    when length(btrim(p_name)) > 200
+      then platform.refusal('contact_name_too_long', 'A contact name has at most 200 characters')
+    when nullif(btrim(p_phone), '') is not null
+         and (length(btrim(p_phone)) > 50 or crm.normalize_phone(p_phone) is null)
+      then crm.invalid_phone(p_phone)
+    when nullif(btrim(p_email), '') is not null
+         and (length(btrim(p_email)) > 254 or btrim(p_email) !~ '^[^@\s]+@[^@\s]+\.[^@\s]+$')
+      then platform.refusal('invalid_email', format('%s is not an email address', quote_literal(p_email)))
+  end
+$$;
+
+/*
+ * crm.contact_json(contact) → jsonb: a contact as the API shows it.
+ */
+create or replace function crm.contact_json(c crm.contacts)
+returns jsonb
+language sql
+immutable
+set search_path = ''
+as $$
+  select jsonb_build_object(
+    'contact_id', c.id, 'client_id', c.client_id, 'name', c.name, 'phone', c.phone,
+    'phone_e164', c.phone_e164, 'email', c.email, 'is_primary', c.is_primary, 'created_at', c.created_at)
+$$;
+
+/*
+ * add_contact(p_workspace_id, p_client_id, p_name, p_phone, p_email, p_is_primary) → {success, contact_id}:
+ * a contact, of a client or (p_client_id null) on its own; as primary it replaces the client's primary.
+ * Members only. Refusals: workspace_not_found, client_not_found, primary_needs_client,
+ * contact_name_required, contact_name_too_long, invalid_phone, invalid_email, phone_taken (with contact_id).
+ */
+create or replace function public.add_contact(
+  p_workspace_id uuid,
+  p_client_id uuid,
+  p_name text,
+  p_phone text default null,
+  p_email text default null,
+  p_is_primary boolean default false)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_refusal jsonb;
+  v_contact_id uuid;
+  v_constraint text;
+begin
+  if platform.member_role(p_workspace_id, auth.uid()) is null then
+    return platform.refusal('workspace_not_found', 'Workspace not found');
+  end if;
+  if coalesce(p_is_primary, false) and p_client_id is null then
+    return platform.refusal('primary_needs_client', 'Only a client''s contact can be its primary contact');
+  end if;
+  v_refusal := crm.check_contact(p_name, p_phone, p_email);
+  if v_refusal is not null then
+    return v_refusal;
+  end if;
+  if p_client_id is not null then
+    -- The client row lock serialises every change of this client's primary contact.
+    perform 1 from crm.clients c where c.workspace_id = p_workspace_id and c.id = p_client_id for update;
+    if not found then
+      return platform.refusal('client_not_found', 'Client not found');
+    end if;
+  end if;
+
+  begin
+    if coalesce(p_is_primary, false) then
+      update crm.contacts set is_primary = false
+      where workspace_id = p_workspace_id and client_id = p_client_id and is_primary;
+    end if;
+    insert into crm.contacts (workspace_id, client_id, name, phone, email, is_primary)
+    values (p_workspace_id, p_client_id, btrim(p_name), nullif(btrim(p_phone), ''), nullif(btrim(p_email), ''),
+            coalesce(p_is_primary, false))
+    returning id into v_contact_id;
+  exception when unique_violation then
+    get stacked diagnostics v_constraint = constraint_name;
+    if v_constraint = 'unique_phone_workspace' then
+      return crm.phone_taken(p_workspace_id, p_phone);
+    end if;
+    raise;
+  end;
+
+  return jsonb_build_object('success', true, 'contact_id', v_contact_id, 'client_id', p_client_id,
+                            'is_primary', coalesce(p_is_primary, false));
+end;
+$$;
+
+grant execute on function public.add_contact(uuid, uuid, text, text, text, boolean) to lockstep_api;
+
+/*
+ * set_primary_contact(p_client_id, p_contact_id, p_workspace_id) → {success, client_id, contact_id}: makes
+ * one of a client's contacts its primary. p_workspace_id is optional (the seed's signature had none);
+ * given, it must be the client's workspace, and the call stays on that workspace's rows.
+ * Members only. Refusals: client_not_found, contact_not_found.
+ */
+create or replace function public.set_primary_contact(p_client_id uuid, p_contact_id uuid, p_workspace_id uuid default null)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_workspace_id uuid := p_workspace_id;
+begin
+  if v_workspace_id is null then
+    select c.workspace_id into v_workspace_id from crm.clients c where c.id = p_client_id;
+  end if;
+  if v_workspace_id is null or platform.member_role(v_workspace_id, auth.uid()) is null then
+    return platform.refusal('client_not_found', 'Client not found');
+  end if;
+  -- Concurrent swaps on one client queue here; each then sees the previous one's primary.
+  perform 1 from crm.clients c where c.workspace_id = v_workspace_id and c.id = p_client_id for update;
+  if not found then
+    return platform.refusal('client_not_found', 'Client not found');
+  end if;
+  perform 1 from crm.contacts c
+  where c.workspace_id = v_workspace_id and c.client_id = p_client_id and c.id = p_contact_id;
+  if not found then
+    return platform.refusal('contact_not_found', 'That contact does not belong to this client');
+  end if;
+
+  -- Demote first, then promote: the partial unique index never sees two primaries.
+  update crm.contacts set is_primary = false
+  where workspace_id = v_workspace_id and client_id = p_client_id and is_primary and id <> p_contact_id;
+  update crm.contacts set is_primary = true
+  where workspace_id = v_workspace_id and client_id = p_client_id and id = p_contact_id and not is_primary;
+
+  return jsonb_build_object('success', true, 'client_id', p_client_id, 'contact_id', p_contact_id);
+end;
+$$;
+
+grant execute on function public.set_primary_contact(uuid, uuid, uuid) to lockstep_api;
+
+/*
+ * import_contacts(p_workspace_id, p_rows) → {success, created, existing, rejected, rows: [{row, outcome,
+ * contact_id?, code?, error?}]}: find-or-create one contact per row of a jsonb array of {name, phone,
+ * email}; rows are numbered from 1. A row is created, existing (a contact already has that phone: its id)
+ * or rejected (with the code add_contact would give, phone_required without a phone). Each row runs in
+ * its own block, so a bad row never drops a good one; re-running the same rows creates nothing new.
+ * Members only. Refusals: workspace_not_found, rows_required, too_many_rows (over 50,000).
+ */
+create or replace function public.import_contacts(p_workspace_id uuid, p_rows jsonb)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_row jsonb;
+  v_index integer := 0;
+  v_name text;
+  v_phone text;
+  v_email text;
+  v_refusal jsonb;
+  v_contact_id uuid;
+  v_outcomes jsonb[] := '{}'::jsonb[];
+  v_created integer := 0;
+  v_existing integer := 0;
+  v_rejected integer := 0;
+begin
+  if platform.member_role(p_workspace_id, auth.uid()) is null then
+    return platform.refusal('workspace_not_found', 'Workspace not found');
+  end if;
+  if p_rows is null or jsonb_typeof(p_rows) <> 'array' then
+    return platform.refusal('rows_required', 'Send the rows as an array of {name, phone, email}');
+  end if;
+  if jsonb_array_length(p_rows) > 50000 then
+    return platform.refusal('too_many_rows', 'An import takes at most 50,000 rows; split the file');
+  end if;
+
+  for v_row in select value from jsonb_array_elements(p_rows)
+  loop
+    v_index := v_index + 1;
+    v_refusal := null;
+    v_contact_id := null;
+    if jsonb_typeof(v_row) <> 'object' then
+      v_refusal := platform.refusal('invalid_row', 'A row is an object with name, phone and email');
+    else
+      v_name := v_row ->> 'name';
+      v_phone := nullif(btrim(v_row ->> 'phone'), '');
+      v_email := v_row ->> 'email';
+      if v_phone is null then
+        -- Without a phone a row cannot be recognised on a second run, so it would be created twice.
+        v_refusal := platform.refusal('phone_required', 'An imported contact needs a phone number');
+      else
+        v_refusal := crm.check_contact(v_name, v_phone, v_email);
+      end if;
+    end if;
+
+    if v_refusal is null then
+      begin
+        insert into crm.contacts (workspace_id, name, phone, email)
+        values (p_workspace_id, btrim(v_name), v_phone, nullif(btrim(v_email), ''))
+        on conflict (workspace_id, phone_e164) do nothing
+        returning id into v_contact_id;
+        if v_contact_id is not null then
+          v_created := v_created + 1;
+          v_outcomes[v_index] := jsonb_build_object('row', v_index, 'outcome', 'created', 'contact_id', v_contact_id);
+        else
+          select c.id into v_contact_id from crm.contacts c
+          where c.workspace_id = p_workspace_id and c.phone_e164 = crm.normalize_phone(v_phone);
+          v_existing := v_existing + 1;
+          v_outcomes[v_index] := jsonb_build_object('row', v_index, 'outcome', 'existing', 'contact_id', v_contact_id);
+        end if;
+      exception when integrity_constraint_violation or data_exception then
+        v_refusal := platform.refusal('invalid_row', 'The row breaks a rule of the data: ' || sqlerrm);
+      end;
+    end if;
+
+    if v_refusal is not null then
+      v_rejected := v_rejected + 1;
+      v_outcomes[v_index] := jsonb_build_object('row', v_index, 'outcome', 'rejected',
+        'code', v_refusal ->> 'code', 'error', v_refusal ->> 'error');
+    end if;
+  end loop;
+
+  return jsonb_build_object('success', true, 'created', v_created, 'existing', v_existing,
+                            'rejected', v_rejected, 'rows', to_jsonb(v_outcomes));
+end;
+$$;
+
+grant execute on function public.import_contacts(uuid, jsonb) to lockstep_api;

@@ -1,0 +1,292 @@
+/*
+ * gifts.notify_members(...): one notification per member of the item's workspace except the celebrant
+ * and the listed users (never the celebrant: they must not learn about claims on their own items).
+ */
+create or replace function gifts.notify_members(
+  p_workspace_id uuid, p_item_id uuid, p_type text, p_claimer_id uuid, p_except uuid[])
+returns void
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_item record;
+begin
+  select i.title, w.celebrant_id into v_item
+  from gifts.wishlist_items i
+  join gifts.wishlists w on w.workspace_id = i.workspace_id and w.id = i.wishlist_id
+  where i.workspace_id = p_workspace_id and i.id = p_item_id;
+
+  insert into gifts.notifications (workspace_id, recipient_id, type, data)
+  select p_workspace_id, m.user_id, p_type, jsonb_build_object(
+           'type', p_type, 'item_id', p_item_id, 'item_title', v_item.title,
+           'claimer_id', p_claimer_id, 'claimer_name', gifts.member_name(p_workspace_id, p_claimer_id))
+  from platform.members m
+  where m.workspace_id = p_workspace_id
+    and m.user_id <> v_item.celebrant_id
+    and m.user_id <> all (p_except);
+end;
+$$;
+
+/*
+ * Trigger notify_item_claimed: a full claim tells the group (not the celebrant, not the claimer).
+ */
+create or replace function gifts.notify_item_claimed()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  perform gifts.notify_members(new.workspace_id, new.item_id, 'item_claimed', new.claimer_id, array[new.claimer_id]);
+  return null;
+end;
+$$;
+
+create or replace trigger notify_item_claimed
+  after insert on gifts.gift_claims
+  for each row when (new.claim_type = 'full')
+  execute function gifts.notify_item_claimed();
+
+/*
+ * Trigger notify_split_invite: the first split row of an item (the claimer opening the split) invites
+ * the group to pledge (not the celebrant, not the claimer). Later pledges invite nobody.
+ */
+create or replace function gifts.notify_split_invite()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  if exists (
+    select 1 from gifts.gift_claims c
+    where c.workspace_id = new.workspace_id and c.item_id = new.item_id
+      and c.claim_type = 'split' and c.id <> new.id) then
+    return null;
+  end if;
+  perform gifts.notify_members(new.workspace_id, new.item_id, 'split_invite', new.claimer_id, array[new.claimer_id]);
+  return null;
+end;
+$$;
+
+create or replace trigger notify_split_invite
+  after insert on gifts.gift_claims
+  for each row when (new.claim_type = 'split')
+  execute function gifts.notify_split_invite();
+
+/*
+ * Trigger notify_split_fully_funded: when a pledge (insert) or the claimer's closing amount (update)
+ * brings the split's sum to the item's total, every contributor (claimer included) is told, once.
+ */
+create or replace function gifts.notify_split_fully_funded()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_total numeric;
+  v_sum numeric;
+  v_before numeric;
+  v_title text;
+  v_claimer uuid;
+begin
+  select i.price + i.additional_costs, i.title into v_total, v_title
+  from gifts.wishlist_items i where i.workspace_id = new.workspace_id and i.id = new.item_id;
+  select coalesce(sum(c.amount), 0) into v_sum
+  from gifts.gift_claims c
+  where c.workspace_id = new.workspace_id and c.item_id = new.item_id and c.claim_type = 'split';
+  v_before := v_sum - new.amount + case when tg_op = 'UPDATE' and old.claim_type = 'split' then old.amount else 0 end;
+  if v_sum <> v_total or v_before >= v_total then
+    return null;
+  end if;
+
+  select c.claimer_id into v_claimer
+  from gifts.gift_claims c
+  where c.workspace_id = new.workspace_id and c.item_id = new.item_id and c.is_claimer;
+
+  insert into gifts.notifications (workspace_id, recipient_id, type, data)
+  select new.workspace_id, c.claimer_id, 'split_fully_funded', jsonb_build_object(
+           'type', 'split_fully_funded', 'item_id', new.item_id, 'item_title', v_title,
+           'claimer_id', v_claimer, 'claimer_name', gifts.member_name(new.workspace_id, v_claimer))
+  from gifts.gift_claims c
+  where c.workspace_id = new.workspace_id and c.item_id = new.item_id and c.claim_type = 'split';
+  return null;
+end;
+$$;
+
+create or replace trigger notify_split_fully_funded_insert
+  after insert on gifts.gift_claims
+  for each row when (new.claim_type = 'split')
+  execute function gifts.notify_split_fully_funded();
+
+create or replace trigger notify_split_fully_funded_update
+  after update of amount on gifts.gift_claims
+  for each row when (new.claim_type = 'split' and new.amount is distinct from old.amount)
+  execute function gifts.notify_split_fully_funded();
+
+/*
+ * Trigger notify_split_canceled: the claimer withdrawing an open split (possible only while nobody else
+ * has pledged) tells the group (not the celebrant, not the claimer who canceled).
+ */
+create or replace function gifts.notify_split_canceled()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  perform gifts.notify_members(old.workspace_id, old.item_id, 'split_canceled', old.claimer_id, array[old.claimer_id]);
+  return null;
+end;
+$$;
+
+create or replace trigger notify_split_canceled
+  after delete on gifts.gift_claims
+  for each row when (old.claim_type = 'split' and old.is_claimer)
+  execute function gifts.notify_split_canceled();
+
+/*
+ * Every new notification is announced on channel lockstep_notifications (delivered at commit) with
+ * {seq, id, recipient_id, workspace_id}; the server's one listener wakes the recipient's streams, which
+ * read the rows themselves.
+ */
+create or replace function gifts.announce_notification()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  perform pg_notify('lockstep_notifications', json_build_object(
+    'seq', new.seq, 'id', new.id, 'recipient_id', new.recipient_id, 'workspace_id', new.workspace_id)::text);
+  return null;
+end;
+$$;
+
+create or replace trigger announce_notification
+  after insert on gifts.notifications
+  for each row
+  execute function gifts.announce_notification();
+
+/*
+ * list_notifications(p_unread_only, p_limit, p_before_seq) → {success, notifications: [{id, seq,
+ * workspace_id, type, data, created_at, read_at}], next_before_seq}: the caller's notifications,
+ * newest first, p_limit (1..200) at a time; pass next_before_seq back for the next page (null at the end).
+ * Refusals: not_authenticated, invalid_limit.
+ */
+create or replace function public.list_notifications(
+  p_unread_only boolean default false, p_limit integer default 50, p_before_seq bigint default null)
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_user uuid := auth.uid();
+  v_page jsonb;
+begin
+  if v_user is null then
+    return platform.refusal('not_authenticated', 'Sign in to see notifications');
+  end if;
+  if p_limit is null or p_limit < 1 or p_limit > 200 then
+    return platform.refusal('invalid_limit', 'A page holds 1 to 200 notifications');
+  end if;
+  select coalesce(jsonb_agg(jsonb_build_object(
+           'id', n.id, 'seq', n.seq, 'workspace_id', n.workspace_id, 'type', n.type, 'data', n.data,
+           'created_at', n.created_at, 'read_at', n.read_at) order by n.seq desc), '[]'::jsonb)
+  into v_page
+  from (select * from gifts.notifications n
+        where n.recipient_id = v_user
+          and (not coalesce(p_unread_only, false) or n.read_at is null)
+          and (p_before_seq is null or n.seq < p_before_seq)
+        order by n.seq desc
+        limit p_limit) n;
+  return jsonb_build_object('success', true, 'notifications', v_page,
+    'next_before_seq', case when jsonb_array_length(v_page) = p_limit
+                            then (v_page -> (p_limit - 1) ->> 'seq')::bigint end);
+end;
+$$;
+
+grant execute on function public.list_notifications(boolean, integer, bigint) to lockstep_api;
+
+/*
+ * notifications_since(p_after_seq, p_limit) → {success, notifications: [...]}: the caller's
+ * notifications with seq > p_after_seq, oldest first (the live stream's catch-up and replay).
+ * Refusals: not_authenticated.
+ */
+create or replace function public.notifications_since(p_after_seq bigint, p_limit integer default 100)
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_user uuid := auth.uid();
+begin
+  if v_user is null then
+    return platform.refusal('not_authenticated', 'Sign in to see notifications');
+  end if;
+  return jsonb_build_object('success', true, 'notifications', (
+    select coalesce(jsonb_agg(jsonb_build_object(
+             'id', n.id, 'seq', n.seq, 'workspace_id', n.workspace_id, 'type', n.type, 'data', n.data,
+             'created_at', n.created_at, 'read_at', n.read_at) order by n.seq), '[]'::jsonb)
+    from (select * from gifts.notifications n
+          where n.recipient_id = v_user and n.seq > coalesce(p_after_seq, 0)
+          order by n.seq
+          limit least(greatest(coalesce(p_limit, 100), 1), 500)) n));
+end;
+$$;
+
+grant execute on function public.notifications_since(bigint, integer) to lockstep_api;
+
+/*
+ * mark_notification_read(p_notification_id) → {success, notification_id, read_at}: idempotent.
+ * Refusals: not_authenticated, notification_not_found (also someone else's).
+ */
+create or replace function public.mark_notification_read(p_notification_id uuid)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_user uuid := auth.uid();
+  v_read_at timestamptz;
+begin
+  if v_user is null then
+    return platform.refusal('not_authenticated', 'Sign in to read notifications');
+  end if;
+  update gifts.notifications n set read_at = coalesce(n.read_at, now())
+  where n.id = p_notification_id and n.recipient_id = v_user
+  returning n.read_at into v_read_at;
+  if v_read_at is null then
+    return platform.refusal('notification_not_found', 'Notification not found');
+  end if;
+  return jsonb_build_object('success', true, 'notification_id', p_notification_id, 'read_at', v_read_at);
+end;
+$$;
+
+grant execute on function public.mark_notification_read(uuid) to lockstep_api;
+
+/*
+ * mark_all_notifications_read() → {success, marked}: every unread notification of the caller.
+ * Refusals: not_authenticated.
+ */
+create or replace function public.mark_all_notifications_read()
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_user uuid := auth.uid();
+  v_count integer;
+begin
+  if v_user is null then
+    return platform.refusal('not_authenticated', 'Sign in to read notifications');
+  end if;
+  update gifts.notifications n set read_at = now() where n.recipient_id = v_user and n.read_at is null;
+  get diagnostics v_count = row_count;
+  return jsonb_build_object('success', true, 'marked', v_count);
+end;
+$$;
+
+grant execute on function public.mark_all_notifications_read() to lockstep_api;

@@ -1,0 +1,216 @@
+/*
+ * gifts.locate_item(item) → the item's workspace and celebrant, read without a lock, so that the caller
+ * can check membership and then lock the row filtered by its workspace.
+ */
+create or replace function gifts.locate_item(p_item_id uuid, out workspace_id uuid, out celebrant_id uuid)
+language sql
+stable
+set search_path = ''
+as $$
+  select i.workspace_id, w.celebrant_id
+  from gifts.wishlist_items i
+  join gifts.wishlists w on w.workspace_id = i.workspace_id and w.id = i.wishlist_id
+  where i.id = p_item_id
+$$;
+
+/*
+ * gifts.member_name(workspace, user) → the member's display name, or null.
+ */
+create or replace function gifts.member_name(p_workspace_id uuid, p_user_id uuid)
+returns text
+language sql
+stable
+set search_path = ''
+as $$
+  select m.display_name from platform.members m where m.workspace_id = p_workspace_id and m.user_id = p_user_id
+$$;
+
+/*
+ * gifts.valid_money(amount) → true when the amount has at most two decimals and fits numeric(12,2):
+ * money is never rounded silently.
+ */
+create or replace function gifts.valid_money(p_amount numeric)
+returns boolean
+language sql
+immutable
+set search_path = ''
+as $$
+  select p_amount is not null and p_amount = round(p_amount, 2) and abs(p_amount) < 10000000000
+$$;
+
+/*
+ * create_wishlist(p_workspace_id, p_title) → {success, wishlist_id}: the caller is the celebrant.
+ * Refusals: not_authenticated, workspace_not_found, wishlist_title_required, wishlist_title_too_long.
+ */
+create or replace function public.create_wishlist(p_workspace_id uuid, p_title text)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_user uuid := auth.uid();
+  v_id uuid;
+begin
+  if v_user is null then
+    return platform.refusal('not_authenticated', 'Sign in to create a wishlist');
+  end if;
+  if platform.member_role(p_workspace_id, v_user) is null then
+    return platform.refusal('workspace_not_found', 'Workspace not found');
+  end if;
+  if p_title is null or length(btrim(p_title)) = 0 then
+    return platform.refusal('wishlist_title_required', 'A wishlist needs a title');
+  end if;
+  if length(btrim(p_title)) > 200 then
+    return platform.refusal('wishlist_title_too_long', 'A wishlist title has at most 200 characters');
+  end if;
+  insert into gifts.wishlists (workspace_id, celebrant_id, title)
+  values (p_workspace_id, v_user, btrim(p_title))
+  returning id into v_id;
+  return jsonb_build_object('success', true, 'wishlist_id', v_id);
+end;
+$$;
+
+grant execute on function public.create_wishlist(uuid, text) to lockstep_api;
+
+/*
+ * add_wishlist_item(p_wishlist_id, p_title, p_price, p_link, p_notes) → {success, item_id}: the
+ * celebrant only. Refusals: not_authenticated, wishlist_not_found, celebrant_only_forbidden,
+ * item_title_required, item_title_too_long, invalid_price (not > 0 or more than two decimals),
+ * link_too_long, notes_too_long.
+ */
+create or replace function public.add_wishlist_item(
+  p_wishlist_id uuid, p_title text, p_price numeric, p_link text default null, p_notes text default null)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_user uuid := auth.uid();
+  v_wishlist record;
+  v_id uuid;
+begin
+  if v_user is null then
+    return platform.refusal('not_authenticated', 'Sign in to add an item');
+  end if;
+  select w.workspace_id, w.celebrant_id into v_wishlist from gifts.wishlists w where w.id = p_wishlist_id;
+  if v_wishlist.workspace_id is null or platform.member_role(v_wishlist.workspace_id, v_user) is null then
+    return platform.refusal('wishlist_not_found', 'Wishlist not found');
+  end if;
+  if v_wishlist.celebrant_id <> v_user then
+    return platform.refusal('celebrant_only_forbidden', 'Only the celebrant adds items to their wishlist');
+  end if;
+  if p_title is null or length(btrim(p_title)) = 0 then
+    return platform.refusal('item_title_required', 'An item needs a title');
+  end if;
+  if length(btrim(p_title)) > 200 then
+    return platform.refusal('item_title_too_long', 'An item title has at most 200 characters');
+  end if;
+  if not gifts.valid_money(p_price) or p_price <= 0 then
+    return platform.refusal('invalid_price', 'A price is more than zero with at most two decimals');
+  end if;
+  if length(p_link) > 2000 then
+    return platform.refusal('link_too_long', 'A link has at most 2000 characters');
+  end if;
+  if length(p_notes) > 2000 then
+    return platform.refusal('notes_too_long', 'Notes have at most 2000 characters');
+  end if;
+  insert into gifts.wishlist_items (workspace_id, wishlist_id, title, price, link, notes)
+  values (v_wishlist.workspace_id, p_wishlist_id, btrim(p_title), p_price, nullif(btrim(p_link), ''), nullif(btrim(p_notes), ''))
+  returning id into v_id;
+  return jsonb_build_object('success', true, 'item_id', v_id);
+end;
+$$;
+
+grant execute on function public.add_wishlist_item(uuid, text, numeric, text, text) to lockstep_api;
+
+/*
+ * list_wishlists(p_workspace_id) → {success, wishlists: [{wishlist_id, title, celebrant_id,
+ * celebrant_name, item_count, created_at}]}. Refusals: workspace_not_found.
+ */
+create or replace function public.list_wishlists(p_workspace_id uuid)
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+begin
+  if platform.member_role(p_workspace_id, auth.uid()) is null then
+    return platform.refusal('workspace_not_found', 'Workspace not found');
+  end if;
+  return jsonb_build_object('success', true, 'wishlists', (
+    select coalesce(jsonb_agg(jsonb_build_object(
+             'wishlist_id', w.id, 'title', w.title, 'celebrant_id', w.celebrant_id,
+             'celebrant_name', gifts.member_name(w.workspace_id, w.celebrant_id),
+             'item_count', (select count(*) from gifts.wishlist_items i
+                            where i.workspace_id = w.workspace_id and i.wishlist_id = w.id),
+             'created_at', w.created_at) order by w.created_at, w.id), '[]'::jsonb)
+    from gifts.wishlists w where w.workspace_id = p_workspace_id));
+end;
+$$;
+
+grant execute on function public.list_wishlists(uuid) to lockstep_api;
+
+/*
+ * get_wishlist(p_wishlist_id) → {success, wishlist_id, workspace_id, title, celebrant_id,
+ * celebrant_name, is_celebrant, items: [...]}. Every item has item_id, title, price, link, notes,
+ * created_at. For the celebrant that is all: no claim state, no additional costs, nothing that tells a
+ * claim or split apart. For everyone else an item also has additional_costs, total, claim_state
+ * (unclaimed | claimed | split_open | fully_funded), claimer_id, claimer_name, pledged, remaining.
+ * Refusals: wishlist_not_found.
+ */
+create or replace function public.get_wishlist(p_wishlist_id uuid)
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_user uuid := auth.uid();
+  v_wishlist gifts.wishlists;
+  v_celebrant boolean;
+begin
+  select * into v_wishlist from gifts.wishlists w where w.id = p_wishlist_id;
+  if v_wishlist.id is null or platform.member_role(v_wishlist.workspace_id, v_user) is null then
+    return platform.refusal('wishlist_not_found', 'Wishlist not found');
+  end if;
+  v_celebrant := v_wishlist.celebrant_id = v_user;
+  return jsonb_build_object(
+    'success', true, 'wishlist_id', v_wishlist.id, 'workspace_id', v_wishlist.workspace_id,
+    'title', v_wishlist.title, 'celebrant_id', v_wishlist.celebrant_id,
+    'celebrant_name', gifts.member_name(v_wishlist.workspace_id, v_wishlist.celebrant_id),
+    'is_celebrant', v_celebrant,
+    'items', (
+      select coalesce(jsonb_agg(
+        case when v_celebrant then base
+        else base || jsonb_build_object(
+          'additional_costs', i.additional_costs,
+          'total', i.price + i.additional_costs,
+          'claim_state', case
+            when s.claimer_id is null then 'unclaimed'
+            when s.claim_type = 'full' then 'claimed'
+            when s.pledged >= i.price + i.additional_costs then 'fully_funded'
+            else 'split_open' end,
+          'claimer_id', s.claimer_id,
+          'claimer_name', gifts.member_name(i.workspace_id, s.claimer_id),
+          'pledged', coalesce(s.pledged, 0),
+          'remaining', case when s.claim_type = 'split' then i.price + i.additional_costs - s.pledged end)
+        end order by i.created_at, i.id), '[]'::jsonb)
+      from gifts.wishlist_items i
+      cross join lateral (select jsonb_build_object(
+        'item_id', i.id, 'title', i.title, 'price', i.price, 'link', i.link, 'notes', i.notes,
+        'created_at', i.created_at) as base) b
+      left join lateral (
+        select c.claimer_id, c.claim_type,
+               (select coalesce(sum(a.amount), 0) from gifts.gift_claims a
+                where a.workspace_id = i.workspace_id and a.item_id = i.id and a.claim_type = 'split') as pledged
+        from gifts.gift_claims c
+        where c.workspace_id = i.workspace_id and c.item_id = i.id and c.is_claimer) s on true
+      where i.workspace_id = v_wishlist.workspace_id and i.wishlist_id = v_wishlist.id));
+end;
+$$;
+
+grant execute on function public.get_wishlist(uuid) to lockstep_api;

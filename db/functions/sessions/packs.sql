@@ -1,0 +1,265 @@
+/*
+ * sessions.purchase_json(purchase) → jsonb: a pack as the API shows it, with its balance.
+ */
+create or replace function sessions.purchase_json(p sessions.purchases)
+returns jsonb
+language sql
+stable
+set search_path = ''
+as $$
+  select jsonb_build_object(
+    'purchase_id', p.id, 'workspace_id', p.workspace_id, 'client_id', p.client_id,
+    'sessions_total', p.sessions_total, 'sessions_used', p.sessions_used,
+    'sessions_left', p.sessions_total - p.sessions_used, 'price', p.price,
+    'purchased_at', p.purchased_at, 'expires_at', p.expires_at,
+    'expired', coalesce(p.expires_at <= now(), false))
+$$;
+
+/*
+ * sessions.client_workspace(client_id) → uuid: the workspace of a client when the caller is a member
+ * of it, else null (unknown and invisible look the same).
+ */
+create or replace function sessions.client_workspace(p_client_id uuid)
+returns uuid
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select c.workspace_id from crm.clients c
+  where c.id = p_client_id and platform.member_role(c.workspace_id, auth.uid()) is not null
+$$;
+
+/*
+ * sessions.purchase_workspace(purchase_id) → uuid: the pack's workspace when the caller is a member, else null.
+ */
+create or replace function sessions.purchase_workspace(p_purchase_id uuid)
+returns uuid
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select p.workspace_id from sessions.purchases p
+  where p.id = p_purchase_id and platform.member_role(p.workspace_id, auth.uid()) is not null
+$$;
+
+/*
+ * use_session(p_purchase_id) → boolean: consumes one session of the pack. True when one was consumed;
+ * false when none was left, the pack expired, or the pack is unknown or not the caller's workspace's.
+ * One conditional update, no prior select: under concurrency PostgreSQL re-checks the condition on
+ * the latest row version, so 200 callers on a 10-session pack get exactly 10 trues.
+ */
+create or replace function public.use_session(p_purchase_id uuid)
+returns boolean
+language sql
+security definer
+set search_path = ''
+as $$
+  with used as (
+    update sessions.purchases p
+    set sessions_used = p.sessions_used + 1
+    where p.id = p_purchase_id
+      and p.sessions_used < p.sessions_total
+      and (p.expires_at is null or p.expires_at > now())
+      and exists (select 1 from platform.members m where m.workspace_id = p.workspace_id and m.user_id = auth.uid())
+    returning true
+  )
+  select coalesce((select true from used), false)
+$$;
+
+grant execute on function public.use_session(uuid) to lockstep_api;
+
+/*
+ * consume_session(p_purchase_id) → {success, purchase}: use_session with its reason when it refuses
+ * (the /api form). The same single conditional update; only a refusal reads the row afterwards to
+ * say why. Refusals: purchase_not_found (also for non-members), pack_expired, sessions_exhausted.
+ */
+create or replace function public.consume_session(p_purchase_id uuid)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_purchase sessions.purchases;
+begin
+  update sessions.purchases p
+  set sessions_used = p.sessions_used + 1
+  where p.id = p_purchase_id
+    and p.sessions_used < p.sessions_total
+    and (p.expires_at is null or p.expires_at > now())
+    and exists (select 1 from platform.members m where m.workspace_id = p.workspace_id and m.user_id = auth.uid())
+  returning p.* into v_purchase;
+  if found then
+    return jsonb_build_object('success', true, 'purchase', sessions.purchase_json(v_purchase));
+  end if;
+
+  select p.* into v_purchase from sessions.purchases p
+  where p.id = p_purchase_id and p.workspace_id = sessions.purchase_workspace(p_purchase_id);
+  if not found then
+    return platform.refusal('purchase_not_found', 'Session pack not found');
+  end if;
+  if v_purchase.expires_at <= now() then
+    return platform.refusal('pack_expired', 'This session pack has expired');
+  end if;
+  return platform.refusal('sessions_exhausted', 'No sessions left on this pack');
+end;
+$$;
+
+grant execute on function public.consume_session(uuid) to lockstep_api;
+
+/*
+ * reinstate_session(p_purchase_id) → {success, purchase}: gives one used session back, in one
+ * conditional update that never goes below 0. Refusals: purchase_not_found (also for non-members),
+ * no_session_to_release (nothing used).
+ */
+create or replace function public.reinstate_session(p_purchase_id uuid)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_purchase sessions.purchases;
+begin
+  update sessions.purchases p
+  set sessions_used = p.sessions_used - 1
+  where p.id = p_purchase_id
+    and p.sessions_used > 0
+    and exists (select 1 from platform.members m where m.workspace_id = p.workspace_id and m.user_id = auth.uid())
+  returning p.* into v_purchase;
+  if found then
+    return jsonb_build_object('success', true, 'purchase', sessions.purchase_json(v_purchase));
+  end if;
+  if sessions.purchase_workspace(p_purchase_id) is null then
+    return platform.refusal('purchase_not_found', 'Session pack not found');
+  end if;
+  return platform.refusal('no_session_to_release', 'No used session to give back on this pack');
+end;
+$$;
+
+grant execute on function public.reinstate_session(uuid) to lockstep_api;
+
+/*
+ * release_session(p_purchase_id) → integer: gives one used session back and returns the new
+ * sessions_used from the database (the client sets its state from it). It never goes below 0.
+ * Returns an integer (the seed's contract), so it refuses by raising SQLSTATE P0001 (PostgREST: 400)
+ * with the stable code as the hint and as the constraint name (the /api mapping: 422):
+ *   no_session_to_release — nothing used on this pack;
+ *   purchase_not_found    — unknown, or not in the caller's workspace.
+ */
+create or replace function public.release_session(p_purchase_id uuid)
+returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_result jsonb := public.reinstate_session(p_purchase_id);
+begin
+  if (v_result ->> 'success')::boolean then
+    return (v_result -> 'purchase' ->> 'sessions_used')::integer;
+  end if;
+  raise exception using
+    errcode = 'P0001',
+    message = v_result ->> 'error',
+    hint = v_result ->> 'code',
+    constraint = v_result ->> 'code';
+end;
+$$;
+
+grant execute on function public.release_session(uuid) to lockstep_api;
+
+/*
+ * create_purchase(p_client_id, p_sessions_total, p_price, p_expires_at) → {success, purchase_id}:
+ * sells a pack of sessions to a client. Refusals: client_not_found (also for non-members),
+ * invalid_sessions_total (1 to 10000), invalid_price (negative), expires_in_past.
+ */
+create or replace function public.create_purchase(
+  p_client_id uuid,
+  p_sessions_total integer,
+  p_price numeric default null,
+  p_expires_at timestamptz default null)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_workspace_id uuid := sessions.client_workspace(p_client_id);
+  v_purchase_id uuid;
+begin
+  if v_workspace_id is null then
+    return platform.refusal('client_not_found', 'Client not found');
+  end if;
+  if p_sessions_total is null or p_sessions_total < 1 or p_sessions_total > 10000 then
+    return platform.refusal('invalid_sessions_total', 'A pack holds 1 to 10000 sessions');
+  end if;
+  if p_price < 0 or p_price >= 10000000000 then
+    return platform.refusal('invalid_price', 'A price is between 0 and 9999999999.99');
+  end if;
+  if p_expires_at <= now() then
+    return platform.refusal('expires_in_past', 'A new pack cannot expire in the past');
+  end if;
+
+  insert into sessions.purchases (workspace_id, client_id, sessions_total, price, expires_at, created_by)
+  values (v_workspace_id, p_client_id, p_sessions_total, round(p_price, 2), p_expires_at, auth.uid())
+  returning id into v_purchase_id;
+
+  return jsonb_build_object('success', true, 'purchase_id', v_purchase_id);
+end;
+$$;
+
+grant execute on function public.create_purchase(uuid, integer, numeric, timestamptz) to lockstep_api;
+
+/*
+ * get_purchase(p_purchase_id) → {success, purchase}: a pack with its balance.
+ * Refusals: purchase_not_found (also for non-members).
+ */
+create or replace function public.get_purchase(p_purchase_id uuid)
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_purchase sessions.purchases;
+begin
+  select p.* into v_purchase from sessions.purchases p
+  where p.id = p_purchase_id and p.workspace_id = sessions.purchase_workspace(p_purchase_id);
+  if not found then
+    return platform.refusal('purchase_not_found', 'Session pack not found');
+  end if;
+  return jsonb_build_object('success', true, 'purchase', sessions.purchase_json(v_purchase));
+end;
+$$;
+
+grant execute on function public.get_purchase(uuid) to lockstep_api;
+
+/*
+ * list_client_purchases(p_client_id) → {success, purchases}: a client's packs, newest first.
+ * Refusals: client_not_found (also for non-members).
+ */
+create or replace function public.list_client_purchases(p_client_id uuid)
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_workspace_id uuid := sessions.client_workspace(p_client_id);
+begin
+  if v_workspace_id is null then
+    return platform.refusal('client_not_found', 'Client not found');
+  end if;
+  return jsonb_build_object('success', true, 'purchases', (
+    select coalesce(jsonb_agg(sessions.purchase_json(p) order by p.purchased_at desc, p.id), '[]'::jsonb)
+    from sessions.purchases p
+    where p.workspace_id = v_workspace_id and p.client_id = p_client_id));
+end;
+$$;
+
+grant execute on function public.list_client_purchases(uuid) to lockstep_api;
