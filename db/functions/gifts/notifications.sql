@@ -33,6 +33,7 @@ $$;
 create or replace function gifts.notify_item_claimed()
 returns trigger
 language plpgsql
+security definer
 set search_path = ''
 as $$
 begin
@@ -53,6 +54,7 @@ create or replace trigger notify_item_claimed
 create or replace function gifts.notify_split_invite()
 returns trigger
 language plpgsql
+security definer
 set search_path = ''
 as $$
 begin
@@ -79,6 +81,7 @@ create or replace trigger notify_split_invite
 create or replace function gifts.notify_split_fully_funded()
 returns trigger
 language plpgsql
+security definer
 set search_path = ''
 as $$
 declare
@@ -129,6 +132,7 @@ create or replace trigger notify_split_fully_funded_update
 create or replace function gifts.notify_split_canceled()
 returns trigger
 language plpgsql
+security definer
 set search_path = ''
 as $$
 begin
@@ -150,6 +154,7 @@ create or replace trigger notify_split_canceled
 create or replace function gifts.announce_notification()
 returns trigger
 language plpgsql
+security definer
 set search_path = ''
 as $$
 begin

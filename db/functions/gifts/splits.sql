@@ -5,6 +5,7 @@
 create or replace function gifts.enforce_pledge_immutability()
 returns trigger
 language plpgsql
+security definer
 set search_path = ''
 as $$
 begin

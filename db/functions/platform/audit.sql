@@ -6,6 +6,7 @@
 create or replace function platform.audit_row()
 returns trigger
 language plpgsql
+security definer
 set search_path = ''
 as $$
 declare

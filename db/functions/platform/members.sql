@@ -14,11 +14,14 @@ $$;
 /*
  * Backstop for "a workspace always keeps at least one owner", for any writer, the functions below
  * included. It locks the workspace row first: two transactions demoting the last two owners at once
- * are serialised, so the second sees the first's change and is refused at commit.
+ * are serialised, so the second sees the first's change and is refused at commit. Security definer: being
+ * deferred, it runs at commit as the session's role (the serving role, which reads no table), not inside
+ * the function that changed the row.
  */
 create or replace function platform.ensure_workspace_keeps_owner()
 returns trigger
 language plpgsql
+security definer
 set search_path = ''
 as $$
 begin

@@ -115,7 +115,7 @@ public sealed class CreateLeadWithConversationTests(DatabaseFixture db) : IClass
         var connections = new List<NpgsqlConnection>();
         for (var i = 0; i < 20; i++)
         {
-            connections.Add(await db.DataSource.OpenConnectionAsync());
+            connections.Add(await db.ServingDataSource.OpenConnectionAsync());
         }
         try
         {

@@ -37,6 +37,21 @@ public sealed class LeastPrivilegeTests(DatabaseFixture db) : IClassFixture<Data
         Assert.True(offenders.Count == 0, "executable functions breaking the rule:\n" + string.Join("\n", offenders));
     }
 
+    // A trigger runs as whoever fires it; a deferred one at commit, outside any security definer
+    // function: as the serving role, which can read no table.
+    [Fact]
+    public async Task TriggerFunctions_WhenListed_AreAllSecurityDefinerWithEmptySearchPath()
+    {
+        var offenders = await ListFunctionsAsync($"""
+            select p.oid::regprocedure::text, p.oid::regprocedure::text || ' is a trigger function but not security definer set search_path = '''''
+            {OurFunctions}
+              and p.prorettype = 'trigger'::regtype
+              and not (p.prosecdef and 'search_path=""' = any(coalesce(p.proconfig, array[]::text[])))
+            order by 1
+            """);
+        Assert.True(offenders.Count == 0, "trigger functions breaking the rule:\n" + string.Join("\n", offenders));
+    }
+
     [Fact]
     public async Task Functions_WhenListed_NoneIsExecutableByPublic()
     {

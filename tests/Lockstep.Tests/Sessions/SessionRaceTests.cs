@@ -1,5 +1,7 @@
+using Lockstep.Platform.Database;
 using System.Text.Json;
 using Lockstep.Tests.Support;
+using Microsoft.Extensions.Configuration;
 using Npgsql;
 using static Lockstep.Tests.Sessions.SessionsTestData;
 
@@ -16,7 +18,9 @@ public sealed class SessionRaceTests : IClassFixture<DatabaseFixture>, IAsyncLif
     // The fixture's pool stops at 100; the races need 200 connections open at once.
     public Task InitializeAsync()
     {
-        _wide = new NpgsqlDataSourceBuilder(_db.ConnectionString) { ConnectionStringBuilder = { MaxPoolSize = 250 } }.Build();
+        // As the serving role, like the server's calls.
+        var serving = DatabaseHost.ServingConnectionString(_db.ConnectionString, new ConfigurationBuilder().Build());
+        _wide = new NpgsqlDataSourceBuilder(serving) { ConnectionStringBuilder = { MaxPoolSize = 250 } }.Build();
         return Task.CompletedTask;
     }
 

@@ -1,27 +1,42 @@
 using System.Text.Json;
+using Lockstep.Platform.Database;
+using Microsoft.Extensions.Configuration;
 using Npgsql;
 
 namespace Lockstep.Tests.Support;
 
-/// <summary>A fresh, migrated database for one test class.</summary>
+/// <summary>
+/// A fresh, migrated database for one test class. Set-up and the invariant checks afterwards run as the
+/// owner (<see cref="DataSource"/>, who can read tables); calls made as a user run as the serving role
+/// (<see cref="ServingDataSource"/>), exactly as the server makes them, so a privilege a function lacks
+/// at run time (a deferred trigger at commit, say) fails here as it would in production.
+/// </summary>
 public class DatabaseFixture : IAsyncLifetime
 {
     public string ConnectionString { get; private set; } = "";
 
     public NpgsqlDataSource DataSource { get; private set; } = null!;
 
+    /// <summary>Connections as <see cref="DatabaseHost.ServingRole"/>, made the way the server makes them.</summary>
+    public NpgsqlDataSource ServingDataSource { get; private set; } = null!;
+
     public virtual async Task InitializeAsync()
     {
         ConnectionString = await TestCluster.CreateDatabaseAsync();
         DataSource = NpgsqlDataSource.Create(ConnectionString);
+        ServingDataSource = NpgsqlDataSource.Create(DatabaseHost.ServingConnectionString(ConnectionString, new ConfigurationBuilder().Build()));
     }
 
-    public virtual async Task DisposeAsync() => await DataSource.DisposeAsync();
+    public virtual async Task DisposeAsync()
+    {
+        await ServingDataSource.DisposeAsync();
+        await DataSource.DisposeAsync();
+    }
 
-    /// <summary>Runs a scalar query as <paramref name="user"/> (claims set for the transaction), like the server does.</summary>
+    /// <summary>Runs a scalar query as <paramref name="user"/> (claims set for the transaction) over the serving role, like the server does.</summary>
     public async Task<T> ScalarAsUserAsync<T>(Guid? user, string sql, params object?[] args)
     {
-        await using var connection = await DataSource.OpenConnectionAsync();
+        await using var connection = await ServingDataSource.OpenConnectionAsync();
         return await ScalarAsUserAsync<T>(connection, user, sql, args);
     }
 
@@ -50,15 +65,15 @@ public class DatabaseFixture : IAsyncLifetime
     }
 
     /// <summary>
-    /// A race: opens one connection per call first, then releases every call at the same moment; returns
-    /// each call's JSON result in call order.
+    /// A race: opens one serving-role connection per call first, then releases every call at the same
+    /// moment; returns each call's JSON result in call order.
     /// </summary>
     public async Task<JsonElement[]> RunAtOnceAsync(IReadOnlyList<(Guid User, string Sql, object?[] Args)> calls)
     {
         var connections = new List<NpgsqlConnection>();
         foreach (var _ in calls)
         {
-            connections.Add(await DataSource.OpenConnectionAsync());
+            connections.Add(await ServingDataSource.OpenConnectionAsync());
         }
         try
         {

@@ -111,4 +111,47 @@ public sealed class WorkspaceMembersTests(ServerFixture server) : IClassFixture<
 
         await Http.AssertProblemAsync(response, HttpStatusCode.UnprocessableEntity, "invalid_role");
     }
+
+    // The last-owner backstop is a deferred trigger: it runs at commit, as the serving role, not inside
+    // the security definer function that changed the row.
+    [Fact]
+    public async Task RemoveMember_WhenOneOfTwoOwnersIsRemovedOverApiAndRpc_SucceedsAsTheServingRole()
+    {
+        var (owner, workspace, api, rpc) = await TwoExtraOwnersAsync();
+
+        var viaApi = await server.Client(owner).DeleteAsync($"/api/workspaces/{workspace}/members/{api}");
+        var viaRpc = await server.Client(owner).PostAsJsonAsync("/rest/v1/rpc/remove_member", new { p_workspace_id = workspace, p_user_id = rpc });
+
+        Assert.Equal(HttpStatusCode.NoContent, viaApi.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, viaRpc.StatusCode);
+        Assert.True((await viaRpc.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("success").GetBoolean());
+        Assert.Equal(1L, await server.ScalarAsync<long>("select count(*) from platform.members where workspace_id = $1", workspace));
+    }
+
+    [Fact]
+    public async Task SetMemberRole_WhenOneOfTwoOwnersIsDemotedOverApiAndRpc_SucceedsAsTheServingRole()
+    {
+        var (owner, workspace, api, rpc) = await TwoExtraOwnersAsync();
+
+        var viaApi = await server.Client(owner).PatchAsJsonAsync($"/api/workspaces/{workspace}/members/{api}", new { role = "member" });
+        var viaRpc = await server.Client(owner).PostAsJsonAsync("/rest/v1/rpc/set_member_role", new { p_workspace_id = workspace, p_user_id = rpc, p_role = "admin" });
+
+        Assert.Equal(HttpStatusCode.OK, viaApi.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, viaRpc.StatusCode);
+        Assert.True((await viaRpc.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("success").GetBoolean());
+        Assert.Equal(1L, await server.ScalarAsync<long>("select count(*) from platform.members where workspace_id = $1 and role = 'owner'", workspace));
+    }
+
+    private async Task<(Guid Owner, Guid Workspace, Guid First, Guid Second)> TwoExtraOwnersAsync()
+    {
+        var owner = Guid.NewGuid();
+        var workspace = await CreateWorkspaceAsync(owner);
+        var (first, second) = (Guid.NewGuid(), Guid.NewGuid());
+        foreach (var user in new[] { first, second })
+        {
+            var added = await server.Client(owner).PostAsJsonAsync($"/api/workspaces/{workspace}/members", new { user_id = user, role = "owner" });
+            Assert.Equal(HttpStatusCode.Created, added.StatusCode);
+        }
+        return (owner, workspace, first, second);
+    }
 }
