@@ -29,7 +29,8 @@ begin
 end
 $$;
 
--- The owner switches to the role for serving (Options=-c role=lockstep_api); a non-superuser owner
+-- On a configured database without a dedicated login the owner switches to the role for serving
+-- (Options=-c role=lockstep_api; the embedded cluster logs in as lockstep_api itself); a non-superuser owner
 -- needs membership for that.
 grant lockstep_api to current_user;
 

@@ -12,7 +12,7 @@ namespace Lockstep.Leads;
 /// and a lease longer than one send, so several server instances never send one message twice.
 /// 5xx, 408, 429, timeouts and network errors are retried with exponential backoff up to MaxAttempts;
 /// any other 4xx gives up at once and marks the message failed with the API's reason.
-/// The access token goes into the Authorization header only; it is never logged.
+/// The access token goes into the Authorization header only; it is never logged, nor stored in a failure reason.
 /// </summary>
 public sealed class WhatsAppOutboxWorker(DatabaseHost database, WhatsAppOptions options, ILogger<WhatsAppOutboxWorker> logger)
     : BackgroundService
@@ -167,6 +167,12 @@ public sealed class WhatsAppOutboxWorker(DatabaseHost database, WhatsAppOptions 
 
     private async Task FailAsync(NpgsqlDataSource dataSource, OutboxClaim item, string reason, bool retry, CancellationToken cancellationToken)
     {
+        // The Cloud API may quote the token back ("Malformed access token ..."); the reason is logged,
+        // and stored where every member of the workspace can read it.
+        if (item.AccessToken is { Length: > 0 } token)
+        {
+            reason = reason.Replace(token, "[access token]", StringComparison.Ordinal);
+        }
         TimeSpan? retryAfter = null;
         if (retry && item.Attempts < options.MaxAttempts)
         {

@@ -76,6 +76,25 @@ public sealed class WhatsAppOutboundTests(LeadsServerFixture server) : IClassFix
     }
 
     [Fact]
+    public async Task Send_WhenTheCloudApiEchoesTheAccessTokenInItsError_KeepsTheTokenOutOfTheReason()
+    {
+        var (workspace, owner, phoneNumberId) = await server.ConnectedWorkspaceAsync();
+        var token = "token-" + phoneNumberId;
+        server.CloudApi.Script(phoneNumberId,
+            new CloudApiStandIn.Reply(401, $$$"""{"error":{"message":"Malformed access token {{{token}}}","type":"OAuthException","code":190}}"""));
+
+        var (_, message, _) = await SendAsync(workspace, owner, new { to = "+15551230107", message = "Hello" });
+
+        Assert.Equal("failed", await server.EventuallyAsync<string>(MessageStatus, s => s == "failed", workspace, message));
+        // The reason is also the worker's log line.
+        var error = await server.ScalarAsync<string>("select error from leads.messages where workspace_id = $1 and id = $2", workspace, message);
+        var lastError = await server.ScalarAsync<string>("select last_error from leads.outbox where workspace_id = $1 and message_id = $2", workspace, message);
+        Assert.Contains("Malformed access token", error, StringComparison.Ordinal);
+        Assert.DoesNotContain(token, error, StringComparison.Ordinal);
+        Assert.DoesNotContain(token, lastError, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Send_WhenTheCloudApiHangs_TimesOutAndRetries()
     {
         var (workspace, owner, phoneNumberId) = await server.ConnectedWorkspaceAsync();

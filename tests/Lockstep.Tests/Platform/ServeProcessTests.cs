@@ -12,7 +12,7 @@ namespace Lockstep.Tests.Platform;
 /// <summary>
 /// The real program, as a new user runs it: <c>lockstep serve</c> with no database configured starts the
 /// embedded cluster, answers ready, serves an authenticated call, stops everything on Ctrl-C (SIGINT)
-/// and finds its data again on the next start.
+/// and finds its data again on the next start; its output never carries a secret.
 /// </summary>
 public sealed class ServeProcessTests
 {
@@ -39,22 +39,93 @@ public sealed class ServeProcessTests
         Assert.Empty(folder.Processes());
     }
 
-    private static async Task<ServedProcess> ServeAsync(string dataDir)
+    [Theory]
+    [InlineData("Production")]
+    [InlineData("Development")]
+    public async Task Serve_WhenOnTheEmbeddedCluster_NamesTheSecretFileButPrintsNoSecretOrPassword(string environment)
     {
-        var port = ClusterFolder.FreePort();
+        await using var folder = new ClusterFolder();
+
+        string output;
+        using (var served = await ServeAsync(folder.Path, environment))
+        {
+            var created = await served.Client(Guid.NewGuid()).PostAsJsonAsync("/api/workspaces", new { name = "Quiet" });
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+            Assert.Equal(0, await served.InterruptAsync());
+            output = served.Output;
+        }
+
+        Assert.Contains($"Hosting environment: {environment}", output, StringComparison.Ordinal);
+        Assert.Contains(Path.Combine(folder.Path, "jwt-secret"), output, StringComparison.Ordinal);
+        AssertNoSecretIn(output, folder.Path);
+    }
+
+    [Fact]
+    public async Task Token_WhenSigningWithTheDevelopmentSecret_PrintsOnlyATokenThatVerifies()
+    {
+        await using var folder = new ClusterFolder();
+        var user = Guid.NewGuid();
+
+        var (exitCode, output) = await RunAsync(folder.Path, "token", "--user", user.ToString());
+
+        Assert.Equal(0, exitCode);
+        var secret = File.ReadAllText(Path.Combine(folder.Path, "jwt-secret")).Trim();
+        var jwt = new Hs256Jwt(Encoding.UTF8.GetBytes(secret), "authenticated");
+        Assert.True(jwt.TryVerify(output.Trim(), out var verified, out var rejection), rejection.ToString());
+        Assert.Equal(user, verified!.UserId);
+        AssertNoSecretIn(output, folder.Path);
+    }
+
+    /// <summary>Neither the JWT secret nor any password kept in the data folder appears in <paramref name="output"/>.</summary>
+    private static void AssertNoSecretIn(string output, string dataDir)
+    {
+        var files = Directory.GetFiles(dataDir, "*password*").Append(Path.Combine(dataDir, "jwt-secret")).Where(File.Exists).ToList();
+        Assert.NotEmpty(files);
+        foreach (var file in files)
+        {
+            var secret = File.ReadAllText(file).Trim();
+            Assert.True(secret.Length >= 16, $"{file} holds no secret");
+            Assert.False(output.Contains(secret, StringComparison.Ordinal), $"the content of {file} was printed:\n{output}");
+        }
+    }
+
+    private static async Task<(int ExitCode, string Output)> RunAsync(string dataDir, params string[] args)
+    {
+        var start = Start(dataDir, "Production", args);
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await process.WaitForExitAsync(timeout.Token);
+        return (process.ExitCode, await stdout + await stderr);
+    }
+
+    private static ProcessStartInfo Start(string dataDir, string environment, params string[] args)
+    {
         var start = new ProcessStartInfo("dotnet")
         {
-            ArgumentList = { Path.Combine(AppContext.BaseDirectory, "lockstep.dll"), "serve", "--urls", $"http://127.0.0.1:{port}" },
+            ArgumentList = { Path.Combine(AppContext.BaseDirectory, "lockstep.dll") },
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             WorkingDirectory = dataDir,
             Environment =
             {
+                ["ASPNETCORE_ENVIRONMENT"] = environment,
                 ["Lockstep__DataDir"] = dataDir,
                 ["Lockstep__Embedded__Port"] = "0",
             },
         };
-        var process = Process.Start(start)!;
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+        return start;
+    }
+
+    private static async Task<ServedProcess> ServeAsync(string dataDir, string environment = "Production")
+    {
+        var port = ClusterFolder.FreePort();
+        var process = Process.Start(Start(dataDir, environment, "serve", "--urls", $"http://127.0.0.1:{port}"))!;
         var output = new StringBuilder();
         process.OutputDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
         process.ErrorDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
@@ -86,6 +157,18 @@ public sealed class ServeProcessTests
     private sealed class ServedProcess(Process process, Uri baseAddress, string dataDir, StringBuilder output) : IDisposable
     {
         public Uri BaseAddress => baseAddress;
+
+        /// <summary>Everything the process wrote to stdout and stderr so far.</summary>
+        public string Output
+        {
+            get
+            {
+                lock (output)
+                {
+                    return output.ToString();
+                }
+            }
+        }
 
         /// <summary>A client with a token signed by the development secret the server generated.</summary>
         public HttpClient Client(Guid user)

@@ -142,6 +142,17 @@ public sealed class LeastPrivilegeTests(DatabaseFixture db) : IClassFixture<Data
     }
 
     [Fact]
+    public async Task ServingRole_WhenMigrated_IsNoSuperuserAndMemberOfNoRoleItCouldSwitchTo()
+    {
+        // The embedded cluster logs in as the role itself: a membership would let `set role` leave it.
+        var memberships = await ListAsync($"""
+            select m.roleid::regrole::text from pg_auth_members m where m.member = '{DatabaseHost.ServingRole}'::regrole order by 1
+            """);
+        Assert.Empty(memberships);
+        Assert.False(await db.ScalarAsync<bool>($"select rolsuper or rolcreaterole or rolbypassrls from pg_roles where rolname = '{DatabaseHost.ServingRole}'"));
+    }
+
+    [Fact]
     public async Task ServingConnection_WhenItResetsItsRole_StaysTheServingRole()
     {
         var serving = DatabaseHost.ServingConnectionString(db.ConnectionString, new ConfigurationBuilder().Build());

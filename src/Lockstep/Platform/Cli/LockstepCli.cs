@@ -54,10 +54,10 @@ public static partial class LockstepCli
             }
             await using var app = createServer([.. hostArgs]);
             var secret = JwtSecret.Resolve(app.Configuration, JwtSecret.DevelopmentAllowed(app.Configuration, app.Environment));
+            // The path, never the content: whoever reads the logs must not be able to mint tokens.
             if (secret.DevelopmentSecretFile is { } file)
             {
-                Console.WriteLine($"Development JWT secret (kept in {file}): {System.Text.Encoding.UTF8.GetString(secret.Key)}");
-                Console.WriteLine("Mint a token with: ./lockstep token --user <uuid>");
+                Console.WriteLine($"Lockstep:JwtSecret is not set: tokens are signed with the development secret kept in {file}; mint one with: ./lockstep token --user <uuid>");
             }
             await app.RunAsync();
             return 0;

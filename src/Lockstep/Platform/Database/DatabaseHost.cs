@@ -7,7 +7,8 @@ namespace Lockstep.Platform.Database;
 /// none is configured; applies migrations before the server accepts requests; stops the embedded
 /// cluster on shutdown.
 /// Two data sources: the owner's (migrations, operator commands) and the serving one (requests and
-/// background workers), which acts as <see cref="ServingRole"/>: it may only execute functions.
+/// background workers), which acts as <see cref="ServingRole"/>: it may only execute functions. On the
+/// embedded cluster the serving one logs in as that role itself.
 /// </summary>
 public sealed class DatabaseHost(IConfiguration configuration, ILogger<DatabaseHost> logger) : IHostedService, IAsyncDisposable
 {
@@ -73,16 +74,22 @@ public sealed class DatabaseHost(IConfiguration configuration, ILogger<DatabaseH
         var applied = await MigrationRunner.BuiltIn(_ownerDataSource).ApplyAsync(cancellationToken);
         logger.LogInformation("Migrations: {Applied} applied now, {Total} known; definitions: {DefinitionsApplied} applied now, {DefinitionsTotal} known",
             applied.Migrations.Count, Migration.BuiltIn.Count, applied.Definitions.Count, Definition.BuiltIn.Count);
-        _dataSource = CreateDataSource(ServingConnectionString(connectionString, configuration), configuration);
+        // On our own cluster the role itself logs in (the migrations have just created it): no session of
+        // the serving pool is ever the superuser, so no SQL sent over it can switch back to the owner.
+        var serving = _embedded is null
+            ? ServingConnectionString(connectionString, configuration)
+            : await _embedded.LoginAsync(ServingRole, cancellationToken);
+        _dataSource = CreateDataSource(serving, configuration);
     }
 
     /// <summary>
-    /// <c>ConnectionStrings:LockstepApi</c> when configured (a login role that is a member of
-    /// <see cref="ServingRole"/> and nothing else: the strongest separation); otherwise the owner's
-    /// connection with <c>-c role=lockstep_api</c> as a startup option. The role then holds for the
-    /// whole session, also across Npgsql's RESET ALL when a pooled connection is returned, and
-    /// <c>reset role</c> lands on it again; only an explicit <c>set role</c> back to the owner leaves
-    /// it, which the server never sends (it only sends fixed, parameterised SQL).
+    /// For a configured database: <c>ConnectionStrings:LockstepApi</c> when set (a login role that is a
+    /// member of <see cref="ServingRole"/> and nothing else: the separation holds against any SQL);
+    /// otherwise the owner's connection with <c>-c role=lockstep_api</c> as a startup option. The role
+    /// then holds for the whole session, also across Npgsql's RESET ALL and <c>reset role</c>, but the
+    /// session is still the owner's login: <c>set role</c> back to it (or, for a superuser owner,
+    /// <c>set session authorization</c>) leaves the role. Only the server never sending such SQL (it
+    /// sends fixed, parameterised statements) keeps it in place.
     /// </summary>
     public static string ServingConnectionString(string ownerConnectionString, IConfiguration configuration)
     {

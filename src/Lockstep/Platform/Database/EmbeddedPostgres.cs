@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
+using System.Text;
 using Npgsql;
 
 namespace Lockstep.Platform.Database;
@@ -32,6 +33,7 @@ public sealed class EmbeddedPostgres
     private const string SuperUser = "lockstep";
     private readonly EmbeddedPostgresOptions _options;
     private readonly string _binDir;
+    private readonly string _root;
     private readonly string _clusterRoot;
     private readonly string _pgData;
     private readonly string _passwordFile;
@@ -43,11 +45,11 @@ public sealed class EmbeddedPostgres
     {
         _options = options;
         _binDir = PostgresBinaries.Find(options.BinDir);
-        var root = Path.GetFullPath(options.DataDir);
-        _clusterRoot = Path.Combine(root, "postgres");
+        _root = Path.GetFullPath(options.DataDir);
+        _clusterRoot = Path.Combine(_root, "postgres");
         _pgData = Path.Combine(_clusterRoot, "data");
-        _passwordFile = Path.Combine(root, "postgres-password");
-        _lockFile = Path.Combine(root, "postgres.lock");
+        _passwordFile = Path.Combine(_root, "postgres-password");
+        _lockFile = Path.Combine(_root, "postgres.lock");
     }
 
     public int Port { get; private set; }
@@ -97,6 +99,62 @@ public sealed class EmbeddedPostgres
             Database = _options.Database,
         }.ConnectionString;
         await EnsureDatabaseAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Lets the existing <paramref name="role"/> log in, as no superuser, with its own password (generated
+    /// once, kept 0600 beside the superuser's) and returns its connection string. Done on every start, so
+    /// the role and the file agree even after either was replaced.
+    /// </summary>
+    public async Task<string> LoginAsync(string role, CancellationToken cancellationToken = default)
+    {
+        var file = Path.Combine(_root, $"postgres-{role}-password");
+        var password = File.Exists(file) ? (await File.ReadAllTextAsync(file, cancellationToken)).Trim() : "";
+        if (password.Length == 0)
+        {
+            password = NewPassword();
+            await WriteSecretAsync(file, password, cancellationToken);
+        }
+        await using (var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(ConnectionString) { Pooling = false }.ConnectionString))
+        {
+            await connection.OpenAsync(cancellationToken);
+            // The verifier, not the password: a failed statement is written to the server log with its text.
+            await using var alter = new NpgsqlCommand(
+                $"alter role \"{role.Replace("\"", "\"\"", StringComparison.Ordinal)}\" login nosuperuser nocreaterole nocreatedb noreplication nobypassrls"
+                + $" password '{ScramVerifier(password).Replace("'", "''", StringComparison.Ordinal)}'",
+                connection);
+            await alter.ExecuteNonQueryAsync(cancellationToken);
+        }
+        return new NpgsqlConnectionStringBuilder(ConnectionString) { Username = role, Password = password }.ConnectionString;
+    }
+
+    /// <summary>
+    /// PostgreSQL's SCRAM-SHA-256 verifier of <paramref name="password"/> (RFC 7677, stored as given by
+    /// <c>alter role ... password</c>): proves a password at login without revealing it.
+    /// </summary>
+    private static string ScramVerifier(string password)
+    {
+        const int iterations = 4096;
+        var salt = RandomNumberGenerator.GetBytes(16);
+        var salted = Rfc2898DeriveBytes.Pbkdf2(Encoding.UTF8.GetBytes(password), salt, iterations, HashAlgorithmName.SHA256, 32);
+        var storedKey = SHA256.HashData(HMACSHA256.HashData(salted, "Client Key"u8));
+        var serverKey = HMACSHA256.HashData(salted, "Server Key"u8);
+        return $"SCRAM-SHA-256${iterations}:{Convert.ToBase64String(salt)}${Convert.ToBase64String(storedKey)}:{Convert.ToBase64String(serverKey)}";
+    }
+
+    private static string NewPassword() => Convert.ToHexString(RandomNumberGenerator.GetBytes(24)).ToLowerInvariant();
+
+    /// <summary>Writes a file readable by this user only from the moment it exists.</summary>
+    private static async Task WriteSecretAsync(string path, string secret, CancellationToken cancellationToken)
+    {
+        File.Delete(path);
+        await using var stream = new FileStream(path, new FileStreamOptions
+        {
+            Mode = FileMode.CreateNew,
+            Access = FileAccess.Write,
+            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+        });
+        await stream.WriteAsync(Encoding.UTF8.GetBytes(secret), cancellationToken);
     }
 
     /// <summary>Stops the cluster (fast shutdown: open transactions are rolled back, nothing is lost).</summary>
@@ -152,9 +210,9 @@ public sealed class EmbeddedPostgres
             }
         }
 
-        var password = Convert.ToHexString(RandomNumberGenerator.GetBytes(24)).ToLowerInvariant();
+        var password = NewPassword();
         var pwFile = Path.Combine(_clusterRoot, "initdb-pwfile");
-        await File.WriteAllTextAsync(pwFile, password, cancellationToken);
+        await WriteSecretAsync(pwFile, password, cancellationToken);
         try
         {
             if (_asPostgresUser)
@@ -178,8 +236,7 @@ public sealed class EmbeddedPostgres
             File.Delete(pwFile);
         }
 
-        await File.WriteAllTextAsync(_passwordFile, password, cancellationToken);
-        File.SetUnixFileMode(_passwordFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        await WriteSecretAsync(_passwordFile, password, cancellationToken);
     }
 
     /// <summary>

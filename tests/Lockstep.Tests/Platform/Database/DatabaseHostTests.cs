@@ -48,6 +48,52 @@ public sealed class DatabaseHostTests
         Assert.Empty(folder.Processes());
     }
 
+    [Fact]
+    public async Task DataSource_WhenOnTheEmbeddedCluster_LogsInAsTheServingRoleWhichCannotBecomeTheOwner()
+    {
+        await using var folder = new ClusterFolder();
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Lockstep:DataDir"] = folder.Path,
+            ["Lockstep:Embedded:Port"] = "0",
+        }).Build();
+
+        // Twice: the second start finds the cluster, the role and its password file already there.
+        foreach (var start in new[] { "first start", "second start" })
+        {
+            var host = new DatabaseHost(configuration, NullLogger<DatabaseHost>.Instance);
+            await host.StartAsync(CancellationToken.None);
+            try
+            {
+                await using var ownerLogin = host.OwnerDataSource.CreateCommand("select session_user");
+                var owner = (string)(await ownerLogin.ExecuteScalarAsync())!;
+                await using var connection = await host.DataSource.OpenConnectionAsync();
+                foreach (var escape in new[] { $"set role \"{owner}\"", $"set session authorization \"{owner}\"", "reset role", "reset session authorization" })
+                {
+                    var refused = await Record.ExceptionAsync(() => ScalarAsync<object>(connection, escape));
+                    Assert.True(refused is null or PostgresException { SqlState: PostgresErrorCodes.InsufficientPrivilege }, $"{start}, {escape}: {refused}");
+                    var current = await ScalarAsync<string>(connection, "select current_user");
+                    Assert.True(current == DatabaseHost.ServingRole, $"{start}: after {escape}, current_user is {current}");
+                }
+                Assert.Equal(DatabaseHost.ServingRole, await ScalarAsync<string>(connection, "select session_user"));
+                Assert.False(await ScalarAsync<bool>(connection, "select rolsuper from pg_roles where rolname = session_user"), start);
+            }
+            finally
+            {
+                await host.StopAsync(CancellationToken.None);
+            }
+        }
+        var passwordFiles = Directory.GetFiles(folder.Path, "*password*");
+        Assert.Equal(2, passwordFiles.Length);
+        Assert.All(passwordFiles, file => Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(file)));
+    }
+
+    private static async Task<T> ScalarAsync<T>(NpgsqlConnection connection, string sql)
+    {
+        await using var command = new NpgsqlCommand(sql, connection);
+        return (T)(await command.ExecuteScalarAsync())!;
+    }
+
     [Theory]
     [InlineData("postgres://app:s3cret@db.example.com:6543/shop", "db.example.com", 6543, "shop", "app", "s3cret")]
     [InlineData("postgresql://app@localhost/shop", "localhost", 5432, "shop", "app", null)]
