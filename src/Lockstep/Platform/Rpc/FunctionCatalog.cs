@@ -24,7 +24,8 @@ public sealed record ExposedFunction(
 }
 
 /// <summary>
-/// The functions of the exposed schema (<c>public</c>), read from <c>pg_proc</c> at start, right after
+/// The functions of the exposed schema (<c>public</c>) that Lockstep's definition files granted the serving
+/// role, read from <c>pg_proc</c> at start, right after
 /// the migrations ran (so no request ever needs a second pooled connection to read it, which a full
 /// pool could not give), and the SQL that calls each with named arguments (built once per argument set).
 /// </summary>
@@ -109,6 +110,12 @@ public sealed class FunctionCatalog(DatabaseHost database) : IHostedService
             from pg_proc p
             join pg_namespace n on n.oid = p.pronamespace
             where n.nspname = $1 and p.prokind = 'f' and p.prorettype <> 'trigger'::regtype
+              -- Only what a definition file granted the serving role by name: not an extension's functions
+              -- (installed into public, executable by PUBLIC), nor anything granted only to PUBLIC.
+              and exists (select from aclexplode(p.proacl) a
+                          where a.grantee = current_user::regrole and a.privilege_type = 'EXECUTE')
+              and not exists (select from pg_depend d
+                              where d.classid = 'pg_proc'::regclass and d.objid = p.oid and d.deptype = 'e')
             """;
         var functions = new List<ExposedFunction>();
         await using var command = database.DataSource.CreateCommand(sql);
