@@ -152,11 +152,12 @@ public sealed class WhatsAppOutboundTests(LeadsServerFixture server) : IClassFix
     {
         var (workspace, _, _) = await server.ConnectedWorkspaceAsync();
         var (_, outsider, _) = await server.ConnectedWorkspaceAsync();
+        var outsidersNumber = server.NewPhoneNumber();
         using var client = server.Client(outsider);
 
         var response = await client.PostAsJsonAsync($"/api/workspaces/{workspace}/whatsapp", new { to = "+15551230108", message = "Hi" });
         var connect = await client.PutAsJsonAsync($"/api/workspaces/{workspace}/whatsapp/connection",
-            new { phone_number_id = "123", access_token = "t" });
+            new { phone_number_id = outsidersNumber, access_token = "token-" + outsidersNumber });
 
         await Http.AssertProblemAsync(response, HttpStatusCode.NotFound, "workspace_not_found");
         await Http.AssertProblemAsync(connect, HttpStatusCode.NotFound, "workspace_not_found");
@@ -166,11 +167,11 @@ public sealed class WhatsAppOutboundTests(LeadsServerFixture server) : IClassFix
     [Fact]
     public async Task Connect_WhenTheNumberBelongsToAnotherWorkspace_Returns409AndNeverEchoesTheToken()
     {
+        // One business, two workspaces: its token owns the number the first workspace connected.
         var (_, _, phoneNumberId) = await server.ConnectedWorkspaceAsync();
-        var owner = Guid.NewGuid();
+        server.CloudApi.Grant("secret-token-xyz", phoneNumberId, "4455667788");
+        var (workspace, owner) = await server.WorkspaceAsync();
         using var client = server.Client(owner);
-        var created = await client.PostAsJsonAsync("/api/workspaces", new { name = "Other" });
-        var workspace = (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("workspace_id").GetGuid();
 
         var taken = await client.PutAsJsonAsync($"/api/workspaces/{workspace}/whatsapp/connection",
             new { phone_number_id = phoneNumberId, access_token = "secret-token-xyz" });
