@@ -186,7 +186,7 @@ public sealed class WhatsAppOutboundTests(LeadsServerFixture server) : IClassFix
     [Fact]
     public async Task Connect_WhenTwentyWorkspacesConnectOneNumberAtOnce_ExactlyOneSucceeds()
     {
-        // 20 concurrent connect_whatsapp calls from 20 workspaces for one phone number id.
+        // 20 concurrent leads.store_whatsapp_connection calls from 20 workspaces for one phone number id.
         var phoneNumberId = Random.Shared.NextInt64(100_000_000, 999_999_999).ToString(System.Globalization.CultureInfo.InvariantCulture);
         var owners = new List<(Guid Owner, Guid Workspace)>();
         for (var i = 0; i < 20; i++)
@@ -201,7 +201,7 @@ public sealed class WhatsAppOutboundTests(LeadsServerFixture server) : IClassFix
             await using var connection = await server.DataSource.OpenConnectionAsync();
             await start.Task;
             return await DatabaseFixture.ScalarAsUserAsync<string>(connection, o.Owner,
-                "select public.connect_whatsapp($1, $2, 'token')::text", o.Workspace, phoneNumberId);
+                "select leads.store_whatsapp_connection($1, $2, 'token')::text", o.Workspace, phoneNumberId);
         }).ToList();
 
         start.SetResult();
