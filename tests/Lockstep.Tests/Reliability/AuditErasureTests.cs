@@ -60,6 +60,44 @@ public sealed class AuditErasureTests(DatabaseFixture db) : IClassFixture<Databa
         Assert.Equal(1, await command.ExecuteNonQueryAsync());
     }
 
+    /// <summary>Text columns of tenant tables that hold no personal data: codes, states, Meta's ids, a secret never copied.</summary>
+    private static readonly string[] NotPersonal =
+    [
+        "gifts.gift_claims.claim_type", "gifts.notifications.type",
+        "leads.conversations.status", "leads.leads.source", "leads.leads.status", "leads.leads.type",
+        "leads.messages.direction", "leads.messages.status", "leads.messages.wa_message_id",
+        "leads.whatsapp_connections.access_token", "leads.whatsapp_connections.phone_number_id",
+        "platform.members.role", "sessions.bookings.status",
+    ];
+
+    [Fact]
+    public async Task PersonalFields_WhenTenantTablesAreReadFromTheCatalog_EveryTextColumnIsEitherPersonalOrKnownNotToBe()
+    {
+        var unclassified = new List<string>();
+        await using var command = db.DataSource.CreateCommand("""
+            select c.oid::regclass::text || '.' || a.attname
+            from pg_class c
+            join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+            where c.relkind in ('r', 'p')
+              and c.relnamespace::regnamespace::text = any('{platform,crm,leads,sessions,gifts}')
+              and c.oid <> 'platform.audit_log'::regclass
+              and (c.oid = 'platform.workspaces'::regclass
+                   or exists (select from pg_attribute w where w.attrelid = c.oid and w.attname = 'workspace_id' and not w.attisdropped))
+              and a.atttypid in ('text'::regtype, 'varchar'::regtype, 'jsonb'::regtype, 'json'::regtype)
+              and a.attname <> all(platform.audit_personal_fields(c.oid::regclass::text))
+              and c.oid::regclass::text || '.' || a.attname <> all($1)
+            order by 1
+            """);
+        command.Parameters.Add(new NpgsqlParameter { Value = NotPersonal });
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            unclassified.Add(reader.GetString(0));
+        }
+        Assert.True(unclassified.Count == 0, "text columns of tenant tables neither in platform.audit_personal_fields (db/functions/platform/audit_retention.sql: "
+            + "erased from the audit trail when the row is deleted) nor in NotPersonal here:\n" + string.Join("\n", unclassified));
+    }
+
     [Fact]
     public async Task Delete_WhenTheOwnerDeletesAContactInSql_ErasesItsNamePhoneAndEmailFromEveryEntryButKeepsTheEntries()
     {
