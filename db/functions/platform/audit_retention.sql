@@ -1,10 +1,11 @@
 /*
  * What the audit trail keeps of personal data. An entry copies the whole row (platform.audit_row in
  * audit.sql), so names, phones, emails and message bodies would stay in platform.audit_log for good,
- * also once the row itself is gone. So a deleted row takes its personal fields out of every entry of
- * its own (platform.erase_audit_personal_data, called by audit_row on delete, so every deleter — a
- * function, a cascade, direct SQL — gets it). The fact of each change stays: action, at, actor,
- * operation, entity id, and the fields that are not personal.
+ * also once the row itself is gone. Two limits: a deleted row takes its personal fields out of every
+ * entry of its own (platform.erase_audit_personal_data, called by audit_row on delete, so every
+ * deleter — a function, a cascade, direct SQL — gets it; the fact of each change stays: action, at,
+ * actor, operation, entity id, and the fields that are not personal), and entries older than the
+ * retention are purged (platform.purge_audit_log, run by the server's AuditRetention service).
  */
 
 /*
@@ -64,3 +65,33 @@ begin
   return p_row - v_fields;
 end;
 $$;
+
+/*
+ * platform.purge_audit_log(p_before, p_limit) → integer: deletes up to p_limit entries recorded before
+ * p_before, oldest first, and returns how many. Server only (the AuditRetention service, which calls it
+ * until a batch comes back short). Rows are taken FOR UPDATE SKIP LOCKED: two servers purging at once
+ * never wait for each other or delete (and count) the same entry.
+ */
+create or replace function platform.purge_audit_log(p_before timestamptz, p_limit integer)
+returns integer
+language sql
+security definer
+set search_path = ''
+as $$
+  with doomed as (
+    select l.workspace_id, l.id
+    from platform.audit_log l
+    where l.at < p_before
+    order by l.at
+    limit greatest(coalesce(p_limit, 0), 0)
+    for update skip locked
+  ), purged as (
+    delete from platform.audit_log l
+    using doomed d
+    where l.workspace_id = d.workspace_id and l.id = d.id
+    returning 1
+  )
+  select count(*)::integer from purged
+$$;
+
+grant execute on function platform.purge_audit_log(timestamptz, integer) to lockstep_api;
