@@ -1,12 +1,15 @@
 /*
- * connect_whatsapp(p_workspace_id, p_phone_number_id, p_access_token) → {success, phone_number_id}:
- * connects (or reconnects) the workspace's WhatsApp Business number; owners and admins. The token is
- * stored and never returned. A phone number id belongs to one workspace: checked under an advisory
- * lock on the id, so two workspaces connecting the same number at once cannot both succeed.
+ * leads.store_whatsapp_connection(p_workspace_id, p_phone_number_id, p_access_token) → {success, phone_number_id}:
+ * server only. Connects (or reconnects) the workspace's WhatsApp Business number; owners and admins
+ * (from auth.uid()). The server calls it only after the Cloud API has confirmed that the token may read
+ * that phone number id (PUT /api/workspaces/{id}/whatsapp/connection): a client could skip that check, so
+ * it is not in public and /rest/v1/rpc cannot reach it. The token is stored and never returned. A phone
+ * number id belongs to one workspace: checked under an advisory lock on the id, so two workspaces
+ * connecting the same number at once cannot both succeed.
  * Refusals: workspace_not_found, forbidden, invalid_phone_number_id, access_token_required,
  * phone_number_taken.
  */
-create or replace function public.connect_whatsapp(p_workspace_id uuid, p_phone_number_id text, p_access_token text)
+create or replace function leads.store_whatsapp_connection(p_workspace_id uuid, p_phone_number_id text, p_access_token text)
 returns jsonb
 language plpgsql
 security definer
@@ -49,7 +52,7 @@ begin
 end;
 $$;
 
-grant execute on function public.connect_whatsapp(uuid, text, text) to lockstep_api;
+grant execute on function leads.store_whatsapp_connection(uuid, text, text) to lockstep_api;
 
 /*
  * leads.ingest_whatsapp(p_payload jsonb) → {success, stored, duplicates, statuses, skipped, unroutable}:
@@ -191,6 +194,4 @@ end;
 $$;
 
 -- Server-only functions: not callable by clients even if the leads schema were exposed.
-grant execute on function leads.ingest_whatsapp(jsonb) to lockstep_api;
-
 grant execute on function leads.ingest_whatsapp(jsonb) to lockstep_api;

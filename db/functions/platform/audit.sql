@@ -1,7 +1,8 @@
 /*
  * platform.audit_row() → trigger: writes one audit_log entry for the changed row. Arguments: the
  * row's key column and its workspace column. An update that changes nothing is not recorded. Secrets
- * (access_token) are left out of the copies.
+ * (access_token) are left out of the copies; a delete erases the row's personal fields from its earlier
+ * entries and leaves them out of its own (audit_retention.sql).
  */
 create or replace function platform.audit_row()
 returns trigger
@@ -18,6 +19,9 @@ declare
 begin
   if v_before = v_after then
     return null;
+  end if;
+  if tg_op = 'DELETE' then
+    v_before := platform.erase_audit_personal_data(tg_table_schema || '.' || tg_table_name, (v_row ->> tg_argv[1])::uuid, v_row ->> tg_argv[0], v_before);
   end if;
   -- The call stack, innermost first: the last function named is the operation the caller invoked.
   get diagnostics v_context = pg_context;

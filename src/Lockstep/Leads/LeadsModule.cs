@@ -11,6 +11,7 @@ public static class LeadsModule
         ApiJson.Add(builder.Services, LeadsJson.Default);
         Problems.AddConflictCodes("phone_number_taken");
         builder.Services.AddSingleton(sp => WhatsAppOptions.From(sp.GetRequiredService<IConfiguration>()));
+        builder.Services.AddSingleton<WhatsAppCloudApi>();
         builder.Services.AddSingleton<WhatsAppOutboxWorker>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<WhatsAppOutboxWorker>());
         return builder;
@@ -26,13 +27,14 @@ public static class LeadsModule
 }
 
 /// <summary>
-/// WhatsApp settings: <c>Lockstep:WhatsApp:*</c> (Meta's app secret, verify token, Cloud API base URL)
-/// and <c>Lockstep:Leads:Outbox:*</c> (the delivery worker).
+/// WhatsApp settings: <c>Lockstep:WhatsApp:*</c> (Meta's app secret, verify token, Cloud API base URL,
+/// how long connecting waits for the Cloud API) and <c>Lockstep:Leads:Outbox:*</c> (the delivery worker).
 /// </summary>
 public sealed record WhatsAppOptions(
     string? AppSecret,
     string? VerifyToken,
     Uri ApiBaseUrl,
+    TimeSpan VerifyTimeout,
     bool OutboxEnabled,
     TimeSpan PollInterval,
     int BatchSize,
@@ -48,6 +50,7 @@ public sealed record WhatsAppOptions(
             NullIfEmpty(configuration["Lockstep:WhatsApp:AppSecret"]),
             NullIfEmpty(configuration["Lockstep:WhatsApp:VerifyToken"]),
             new Uri(baseUrl.TrimEnd('/') + "/"),
+            TimeSpan.FromMilliseconds(configuration.GetValue("Lockstep:WhatsApp:VerifyTimeoutMs", 10000)),
             configuration.GetValue("Lockstep:Leads:Outbox:Enabled", true),
             TimeSpan.FromMilliseconds(configuration.GetValue("Lockstep:Leads:Outbox:PollIntervalMs", 1000)),
             configuration.GetValue("Lockstep:Leads:Outbox:BatchSize", 20),

@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using Lockstep.Platform.Database;
+using Lockstep.Platform.Errors;
 using Lockstep.Platform.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 
@@ -12,19 +13,45 @@ public static class WhatsAppEndpoints
         var workspace = app.MapGroup("/api/workspaces/{workspaceId}/whatsapp").WithTags("WhatsApp").RequireAuthorization();
 
         workspace.MapPut("/connection", Connect).WithName("ConnectWhatsApp")
-            .WithSummary("Connect the workspace's WhatsApp Business number; owners and admins; the token is never returned (connect_whatsapp)");
+            .WithSummary("Connect the workspace's WhatsApp Business number once the Cloud API confirms the access token may use it "
+                + "(422 whatsapp_number_not_verified, 503 whatsapp_unavailable); owners and admins; the token is never returned (leads.store_whatsapp_connection)");
         workspace.MapPost("/", Send).WithName("SendWhatsAppMessage")
             .WithSummary("Queue a WhatsApp text: message, outbox entry and optional lead + conversation in one transaction (send_whatsapp_message)");
         return app;
     }
 
+    /// <summary>
+    /// The Cloud API is asked first, so a workspace cannot register a number its token does not own and
+    /// receive that business's messages; then the server-only storing function, which checks the caller's
+    /// role and the number's other workspaces. Nothing is stored unless both agree.
+    /// </summary>
     private static async Task<Results<Ok<WhatsAppConnected>, ProblemHttpResult>> Connect(
-        Guid workspaceId, ConnectWhatsAppRequest request, HttpContext context, FunctionCaller db)
+        Guid workspaceId, ConnectWhatsAppRequest request, HttpContext context, FunctionCaller db, WhatsAppCloudApi cloudApi)
     {
+        // The id becomes part of the Cloud API's URL, so only digits are sent (the storing function refuses the rest too).
+        if (!WhatsAppCloudApi.IsPhoneNumberId(request.PhoneNumberId))
+        {
+            return Problems.Refusal("invalid_phone_number_id", "A phone number id is the digits Meta shows for the number");
+        }
+        var check = await cloudApi.CheckPhoneNumberAsync(request.PhoneNumberId, request.AccessToken, context.RequestAborted);
+        if (check.Verdict == PhoneNumberVerdict.Unavailable)
+        {
+            context.Response.Headers.RetryAfter = "5";
+            return Problems.Problem(StatusCodes.Status503ServiceUnavailable, "whatsapp_unavailable",
+                "The WhatsApp Cloud API could not confirm the number right now; nothing was stored, try again shortly");
+        }
+        if (check.Verdict == PhoneNumberVerdict.NotOwned)
+        {
+            return Problems.Problem(StatusCodes.Status422UnprocessableEntity, "whatsapp_number_not_verified",
+                $"The WhatsApp Cloud API did not confirm that this access token may use phone number id {request.PhoneNumberId} ({check.Reason}); nothing was stored");
+        }
+
         var outcome = await db.CallAsync(context,
-            "select public.connect_whatsapp(p_workspace_id => $1, p_phone_number_id => $2, p_access_token => $3)::text",
+            "select leads.store_whatsapp_connection(p_workspace_id => $1, p_phone_number_id => $2, p_access_token => $3)::text",
             [workspaceId, request.PhoneNumberId, request.AccessToken], LeadsJson.Default.WhatsAppConnected);
-        return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
+        return outcome.Succeeded
+            ? TypedResults.Ok(outcome.Value! with { DisplayPhoneNumber = check.DisplayPhoneNumber, VerifiedName = check.VerifiedName })
+            : outcome.Problem!;
     }
 
     private static async Task<Results<Accepted<WhatsAppQueued>, ProblemHttpResult>> Send(
@@ -45,7 +72,8 @@ public static class WhatsAppEndpoints
 [JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
 public sealed record ConnectWhatsAppRequest(string PhoneNumberId, string AccessToken);
 
-public sealed record WhatsAppConnected(string PhoneNumberId);
+/// <summary>The stored number, with its display number and verified business name as the Cloud API gave them.</summary>
+public sealed record WhatsAppConnected(string PhoneNumberId, string? DisplayPhoneNumber = null, string? VerifiedName = null);
 
 [JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
 public sealed record SendWhatsAppRequest(string To, string Message, bool CreateLead = false, string? CustomerName = null, string? LeadType = "inquiry");

@@ -29,6 +29,7 @@ public static class PlatformModule
         services.AddSingleton<FunctionCatalog>();
         services.AddHostedService(sp => sp.GetRequiredService<FunctionCatalog>());
         services.AddHostedService<IdempotencyPurge>();
+        services.AddHostedService<AuditRetention>();
         // SIGTERM: Kestrel stops accepting, in-flight requests and workers get this long to finish.
         services.Configure<HostOptions>(o => o.ShutdownTimeout =
             builder.Configuration.GetValue("Lockstep:ShutdownTimeout", TimeSpan.FromSeconds(30)));

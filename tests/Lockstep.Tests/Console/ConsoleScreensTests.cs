@@ -17,7 +17,7 @@ public sealed class ConsoleScreensTests(ConsoleFixture server)
         var monday = DateTime.UtcNow.Date.AddDays(-(((int)DateTime.UtcNow.DayOfWeek + 6) % 7));
         var starts = new DateTimeOffset(monday.AddDays(3).AddHours(9), TimeSpan.Zero);
         await CallAsync(user, "select public.create_booking($1, $2, $3)::text", client, starts, starts.AddHours(1));
-        await CallAsync(user, "select public.connect_whatsapp($1, '100200300', 'test-access-token')::text", workspace);
+        await CallAsync(user, "select leads.store_whatsapp_connection($1, '100200300', 'test-access-token')::text", workspace);
         await CallAsync(user, "select public.create_lead_with_conversation($1, '+15550100456', 'Lee Lead', 'inquiry', 'Wants a trial')::text", workspace);
         for (var i = 0; i < 25; i++)
         {

@@ -1,19 +1,15 @@
-using System.Collections.Concurrent;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Lockstep.Leads;
 using Lockstep.Tests.Support;
-using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc.Testing;
-using Microsoft.Extensions.Logging;
 
 namespace Lockstep.Tests.Leads;
 
 /// <summary>
 /// A Lockstep server with WhatsApp configured, its outbox worker polling fast, and a real local HTTP
-/// server standing in for the Cloud API (scripted per phone number id).
+/// server standing in for the Cloud API (scripted per phone number id, tokens granted their numbers).
 /// </summary>
 public sealed class LeadsServerFixture : DatabaseFixture
 {
@@ -42,14 +38,29 @@ public sealed class LeadsServerFixture : DatabaseFixture
 
     public HttpClient Client(Guid? user = null) => Factory.Client(user);
 
-    /// <summary>A new workspace owned by a new user, connected to a new phone number id.</summary>
-    public async Task<(Guid Workspace, Guid Owner, string PhoneNumberId)> ConnectedWorkspaceAsync()
+    /// <summary>A new workspace owned by a new user.</summary>
+    public async Task<(Guid Workspace, Guid Owner)> WorkspaceAsync()
     {
         var owner = Guid.NewGuid();
         using var client = Client(owner);
         var created = await client.PostAsJsonAsync("/api/workspaces", new { name = "Shop" });
-        var workspace = (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("workspace_id").GetGuid();
+        return ((await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("workspace_id").GetGuid(), owner);
+    }
+
+    /// <summary>A phone number id no other test uses, and a Cloud API token (<c>token-{id}</c>) that owns it.</summary>
+    public string NewPhoneNumber()
+    {
         var phoneNumberId = Random.Shared.NextInt64(100_000_000_000, 999_999_999_999).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        CloudApi.Grant("token-" + phoneNumberId, phoneNumberId);
+        return phoneNumberId;
+    }
+
+    /// <summary>A new workspace owned by a new user, connected to a new phone number id.</summary>
+    public async Task<(Guid Workspace, Guid Owner, string PhoneNumberId)> ConnectedWorkspaceAsync()
+    {
+        var (workspace, owner) = await WorkspaceAsync();
+        var phoneNumberId = NewPhoneNumber();
+        using var client = Client(owner);
         var connected = await client.PutAsJsonAsync($"/api/workspaces/{workspace}/whatsapp/connection",
             new { phone_number_id = phoneNumberId, access_token = "token-" + phoneNumberId });
         connected.EnsureSuccessStatusCode();
@@ -158,73 +169,11 @@ public sealed class LeadsServerFixture : DatabaseFixture
             builder.UseSetting("Lockstep:WhatsApp:AppSecret", AppSecret);
             builder.UseSetting("Lockstep:WhatsApp:VerifyToken", VerifyToken);
             builder.UseSetting("Lockstep:WhatsApp:ApiBaseUrl", cloudApi.ToString());
+            builder.UseSetting("Lockstep:WhatsApp:VerifyTimeoutMs", "700");
             builder.UseSetting("Lockstep:Leads:Outbox:PollIntervalMs", "50");
             builder.UseSetting("Lockstep:Leads:Outbox:RetryBaseDelayMs", "50");
             builder.UseSetting("Lockstep:Leads:Outbox:SendTimeoutMs", "700");
             builder.UseSetting("Lockstep:Leads:Outbox:MaxAttempts", "5");
-        }
-    }
-}
-
-/// <summary>
-/// A real HTTP server on 127.0.0.1 standing in for the WhatsApp Cloud API: <c>POST /{phone-number-id}/messages</c>
-/// answers from a per-number script (status, body, or a hang), then 200 with a fresh wamid.
-/// </summary>
-public sealed class CloudApiStandIn : IAsyncDisposable
-{
-    public sealed record Reply(int Status, string Body = "{}", TimeSpan? Hang = null);
-
-    public sealed record Received(string PhoneNumberId, string? Authorization, JsonElement Body, int AnsweredStatus);
-
-    private readonly ConcurrentDictionary<string, ConcurrentQueue<Reply>> _scripts = new();
-    private readonly ConcurrentQueue<Received> _received = new();
-    private WebApplication? _app;
-
-    public Uri BaseUrl { get; private set; } = null!;
-
-    public void Script(string phoneNumberId, params Reply[] replies) =>
-        _scripts[phoneNumberId] = new ConcurrentQueue<Reply>(replies);
-
-    public IReadOnlyList<Received> ReceivedFor(string phoneNumberId) =>
-        _received.Where(r => r.PhoneNumberId == phoneNumberId).ToList();
-
-    public async Task StartAsync()
-    {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        builder.Logging.ClearProviders();
-        _app = builder.Build();
-        _app.MapPost("/{phoneNumberId}/messages", async (string phoneNumberId, HttpContext context) =>
-        {
-            var body = await JsonSerializer.DeserializeAsync<JsonElement>(context.Request.Body);
-            var reply = _scripts.TryGetValue(phoneNumberId, out var script) && script.TryDequeue(out var next)
-                ? next
-                : new Reply(200, $$"""{"messaging_product":"whatsapp","messages":[{"id":"wamid.{{Guid.NewGuid():N}}"}]}""");
-            _received.Enqueue(new Received(phoneNumberId, context.Request.Headers.Authorization.ToString(), body, reply.Status));
-            if (reply.Hang is { } hang)
-            {
-                try
-                {
-                    await Task.Delay(hang, context.RequestAborted);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-            }
-            context.Response.StatusCode = reply.Status;
-            context.Response.ContentType = "application/json";
-            await context.Response.WriteAsync(reply.Body);
-        });
-        await _app.StartAsync();
-        BaseUrl = new Uri(_app.Urls.First());
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (_app is not null)
-        {
-            await _app.DisposeAsync();
         }
     }
 }

@@ -171,11 +171,12 @@ public sealed class WhatsAppOutboundTests(LeadsServerFixture server) : IClassFix
     {
         var (workspace, _, _) = await server.ConnectedWorkspaceAsync();
         var (_, outsider, _) = await server.ConnectedWorkspaceAsync();
+        var outsidersNumber = server.NewPhoneNumber();
         using var client = server.Client(outsider);
 
         var response = await client.PostAsJsonAsync($"/api/workspaces/{workspace}/whatsapp", new { to = "+15551230108", message = "Hi" });
         var connect = await client.PutAsJsonAsync($"/api/workspaces/{workspace}/whatsapp/connection",
-            new { phone_number_id = "123", access_token = "t" });
+            new { phone_number_id = outsidersNumber, access_token = "token-" + outsidersNumber });
 
         await Http.AssertProblemAsync(response, HttpStatusCode.NotFound, "workspace_not_found");
         await Http.AssertProblemAsync(connect, HttpStatusCode.NotFound, "workspace_not_found");
@@ -185,11 +186,11 @@ public sealed class WhatsAppOutboundTests(LeadsServerFixture server) : IClassFix
     [Fact]
     public async Task Connect_WhenTheNumberBelongsToAnotherWorkspace_Returns409AndNeverEchoesTheToken()
     {
+        // One business, two workspaces: its token owns the number the first workspace connected.
         var (_, _, phoneNumberId) = await server.ConnectedWorkspaceAsync();
-        var owner = Guid.NewGuid();
+        server.CloudApi.Grant("secret-token-xyz", phoneNumberId, "4455667788");
+        var (workspace, owner) = await server.WorkspaceAsync();
         using var client = server.Client(owner);
-        var created = await client.PostAsJsonAsync("/api/workspaces", new { name = "Other" });
-        var workspace = (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("workspace_id").GetGuid();
 
         var taken = await client.PutAsJsonAsync($"/api/workspaces/{workspace}/whatsapp/connection",
             new { phone_number_id = phoneNumberId, access_token = "secret-token-xyz" });
@@ -204,7 +205,7 @@ public sealed class WhatsAppOutboundTests(LeadsServerFixture server) : IClassFix
     [Fact]
     public async Task Connect_WhenTwentyWorkspacesConnectOneNumberAtOnce_ExactlyOneSucceeds()
     {
-        // 20 concurrent connect_whatsapp calls from 20 workspaces for one phone number id.
+        // 20 concurrent leads.store_whatsapp_connection calls from 20 workspaces for one phone number id.
         var phoneNumberId = Random.Shared.NextInt64(100_000_000, 999_999_999).ToString(System.Globalization.CultureInfo.InvariantCulture);
         var owners = new List<(Guid Owner, Guid Workspace)>();
         for (var i = 0; i < 20; i++)
@@ -219,7 +220,7 @@ public sealed class WhatsAppOutboundTests(LeadsServerFixture server) : IClassFix
             await using var connection = await server.DataSource.OpenConnectionAsync();
             await start.Task;
             return await DatabaseFixture.ScalarAsUserAsync<string>(connection, o.Owner,
-                "select public.connect_whatsapp($1, $2, 'token')::text", o.Workspace, phoneNumberId);
+                "select leads.store_whatsapp_connection($1, $2, 'token')::text", o.Workspace, phoneNumberId);
         }).ToList();
 
         start.SetResult();

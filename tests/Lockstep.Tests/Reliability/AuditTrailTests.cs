@@ -102,11 +102,12 @@ public sealed class AuditTrailTests(ServerFixture server) : IClassFixture<Server
     {
         var world = await RouteWorld.CreateAsync(server);
         var response = await server.Client(world.Owner).PutAsJsonAsync($"/api/workspaces/{world.Workspace}/whatsapp/connection",
-            new { phone_number_id = Random.Shared.NextInt64(100_000_000_000, 999_999_999_999).ToString(System.Globalization.CultureInfo.InvariantCulture), access_token = "secret-token" });
+            new { phone_number_id = world.WhatsAppNumber, access_token = world.WhatsAppToken });
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal(0L, await server.ScalarAsync<long>(
-            "select count(*) from platform.audit_log where workspace_id = $1 and (before::text like '%secret-token%' or after::text like '%secret-token%')", world.Workspace));
+            "select count(*) from platform.audit_log where workspace_id = $1 and (before::text like '%' || $2 || '%' or after::text like '%' || $2 || '%')",
+            world.Workspace, world.WhatsAppToken));
         Assert.Equal(1L, await server.ScalarAsync<long>(
-            "select count(*) from platform.audit_log where workspace_id = $1 and entity_table = 'leads.whatsapp_connections' and operation = 'public.connect_whatsapp'", world.Workspace));
+            "select count(*) from platform.audit_log where workspace_id = $1 and entity_table = 'leads.whatsapp_connections' and operation = 'leads.store_whatsapp_connection'", world.Workspace));
     }
 }

@@ -76,7 +76,7 @@ public sealed class AuthorizationMatrixTests(ServerFixture server, ITestOutputHe
         ["GET /api/workspaces/{workspaceId}/conversations"] = new("401 401 404 200 200 200 -"),
         ["GET /api/workspaces/{workspaceId}/conversations/{conversationId}/messages"] = new("401 401 404 200 200 200 -"),
         ["PUT /api/workspaces/{workspaceId}/whatsapp/connection"] = new("401 401 404 403 200 200 -",
-            Body: _ => $$"""{"phone_number_id":"{{Random.Shared.NextInt64(100_000_000_000, 999_999_999_999)}}","access_token":"t"}"""),
+            Body: w => $$"""{"phone_number_id":"{{w.WhatsAppNumber}}","access_token":"{{w.WhatsAppToken}}"}"""),
         ["POST /api/workspaces/{workspaceId}/whatsapp/"] = new("401 401 404 422 422 422 -", Body: _ => """{"to":"+15550100992","message":"Hi"}"""),
         ["GET /api/webhooks/whatsapp/"] = new("403 401 403 403 403 403 -"),
         ["POST /api/webhooks/whatsapp/"] = new("401 401 401 401 401 401 -", Body: _ => """{"object":"whatsapp_business_account","entry":[]}"""),

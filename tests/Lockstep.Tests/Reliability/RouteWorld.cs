@@ -8,14 +8,15 @@ namespace Lockstep.Tests.Reliability;
 
 /// <summary>
 /// One workspace with a row behind every route parameter (client, contact, pack, booking, wishlist,
-/// item, lead, conversation) and a user in each role, plus an outsider who owns another workspace.
+/// item, lead, conversation) and a user in each role, plus an outsider who owns another workspace,
+/// and a WhatsApp phone number id with a Cloud API token that owns it (not connected yet).
 /// </summary>
 public sealed record RouteWorld(
     Guid Owner, Guid Admin, Guid Member, Guid Celebrant, Guid Outsider, Guid Target,
     Guid Workspace, Guid OtherWorkspace, Guid Client, Guid Contact, Guid Purchase, Guid Booking,
-    Guid Wishlist, Guid Item, Guid Lead, Guid Conversation)
+    Guid Wishlist, Guid Item, Guid Lead, Guid Conversation, string WhatsAppNumber, string WhatsAppToken)
 {
-    public static async Task<RouteWorld> CreateAsync(DatabaseFixture db)
+    public static async Task<RouteWorld> CreateAsync(ServerFixture db)
     {
         Guid owner = Guid.NewGuid(), admin = Guid.NewGuid(), member = Guid.NewGuid(), celebrant = Guid.NewGuid(),
             outsider = Guid.NewGuid(), target = Guid.NewGuid();
@@ -35,9 +36,12 @@ public sealed record RouteWorld(
         var item = await IdAsync(db, celebrant, "select public.add_wishlist_item($1, 'Bicycle', 250.00)", "item_id", wishlist);
         var lead = await JsonAsync(db, owner,
             "select public.create_lead_with_conversation($1, '+15550100222', 'Grace', 'inquiry')", workspace);
+        var whatsAppNumber = Random.Shared.NextInt64(100_000_000_000, 999_999_999_999).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var whatsAppToken = "EAA" + Guid.NewGuid().ToString("N");
+        db.CloudApi.Grant(whatsAppToken, whatsAppNumber);
         return new RouteWorld(owner, admin, member, celebrant, outsider, target, workspace, other,
             clientId, client.GetProperty("contact_id").GetGuid(), purchase, booking, wishlist, item,
-            lead.GetProperty("lead_id").GetGuid(), lead.GetProperty("conversation_id").GetGuid());
+            lead.GetProperty("lead_id").GetGuid(), lead.GetProperty("conversation_id").GetGuid(), whatsAppNumber, whatsAppToken);
     }
 
     /// <summary>The real row behind a route parameter of this world, by the parameter's name.</summary>

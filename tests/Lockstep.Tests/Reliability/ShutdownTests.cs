@@ -16,7 +16,7 @@ public sealed class ShutdownTests(DatabaseFixture db) : IClassFixture<DatabaseFi
         var created = await db.ScalarAsUserAsync<string>(owner, "select public.create_workspace('Outbox')::text");
         var workspace = JsonDocument.Parse(created).RootElement.GetProperty("workspace_id").GetGuid();
         var phoneNumberId = Random.Shared.NextInt64(100_000_000_000, 999_999_999_999).ToString(System.Globalization.CultureInfo.InvariantCulture);
-        var connected = await db.ScalarAsUserAsync<string>(owner, "select public.connect_whatsapp($1, $2, 'token')::text", workspace, phoneNumberId);
+        var connected = await db.ScalarAsUserAsync<string>(owner, "select leads.store_whatsapp_connection($1, $2, 'token')::text", workspace, phoneNumberId);
         Assert.True(JsonDocument.Parse(connected).RootElement.GetProperty("success").GetBoolean(), connected);
         for (var i = 0; i < 3; i++)
         {

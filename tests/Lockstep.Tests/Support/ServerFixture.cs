@@ -5,12 +5,17 @@ using Microsoft.AspNetCore.Mvc.Testing;
 
 namespace Lockstep.Tests.Support;
 
-/// <summary>A Lockstep server (in-process test host) over a fresh database for one test class.</summary>
+/// <summary>
+/// A Lockstep server (in-process test host) over a fresh database for one test class, its WhatsApp
+/// Cloud API a local stand-in (so no test reaches Meta).
+/// </summary>
 public class ServerFixture : DatabaseFixture
 {
     public const string JwtSecret = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz";
 
     public LockstepFactory Factory { get; private set; } = null!;
+
+    public CloudApiStandIn CloudApi { get; } = new();
 
     public Hs256Jwt Jwt => TestTokens.Jwt;
 
@@ -18,7 +23,8 @@ public class ServerFixture : DatabaseFixture
     {
         await base.InitializeAsync();
         await BeforeServerStartsAsync();
-        Factory = new LockstepFactory(ConnectionString);
+        await CloudApi.StartAsync();
+        Factory = new LockstepFactory(ConnectionString, CloudApi.BaseUrl);
         if (Kestrel)
         {
             Factory.UseKestrel(0);
@@ -42,6 +48,7 @@ public class ServerFixture : DatabaseFixture
     public override async Task DisposeAsync()
     {
         await Factory.DisposeAsync();
+        await CloudApi.DisposeAsync();
         await base.DisposeAsync();
     }
 
@@ -57,7 +64,7 @@ public sealed class KestrelServerFixture : ServerFixture
     public Uri BaseAddress => Factory.ClientOptions.BaseAddress;
 }
 
-public sealed class LockstepFactory(string connectionString) : WebApplicationFactory<Program>
+public sealed class LockstepFactory(string connectionString, Uri? cloudApi = null) : WebApplicationFactory<Program>
 {
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
@@ -65,6 +72,10 @@ public sealed class LockstepFactory(string connectionString) : WebApplicationFac
         builder.UseSetting("ConnectionStrings:Lockstep", connectionString);
         builder.UseSetting("Lockstep:JwtSecret", ServerFixture.JwtSecret);
         builder.UseSetting("Logging:LogLevel:Default", "Warning");
+        if (cloudApi is not null)
+        {
+            builder.UseSetting("Lockstep:WhatsApp:ApiBaseUrl", cloudApi.ToString());
+        }
     }
 }
 
