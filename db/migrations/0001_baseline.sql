@@ -197,8 +197,8 @@ create index messages_conversation_idx on leads.messages (workspace_id, conversa
 /*
  * One WhatsApp Business phone number per workspace. A phone number id must belong to one workspace
  * only, but the tenant rules put workspace_id in every unique index; so the table holds it unique per
- * workspace and connect_whatsapp enforces the global rule under an advisory lock on the id (every
- * writer goes through it). The access token is never returned by a callable function.
+ * workspace and leads.store_whatsapp_connection enforces the global rule under an advisory lock on the
+ * id (every writer goes through it). The access token is never returned by a callable function.
  */
 create table leads.whatsapp_connections (
   workspace_id uuid not null references platform.workspaces (id) on delete cascade,
