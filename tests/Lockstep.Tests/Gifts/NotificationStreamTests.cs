@@ -188,6 +188,26 @@ public sealed class NotificationStreamTests(KestrelServerFixture server, ITestOu
     }
 
     [Fact]
+    public async Task Stream_WhenTheTokenExpires_EndsTheResponseAndTheReconnectIsRefused401()
+    {
+        var user = Guid.NewGuid();
+        using var client = new HttpClient { BaseAddress = ListeningAddress(), Timeout = Timeout.InfiniteTimeSpan };
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", TestTokens.ValidFor(user, TimeSpan.FromSeconds(3)));
+        var (response, reader) = await ConnectAsync(client);
+        using var _ = response;
+
+        var clock = Stopwatch.StartNew();
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await reader.ReadToEndAsync(deadline.Token);
+        clock.Stop();
+        var again = await client.GetAsync("/api/notifications/stream");
+
+        output.WriteLine($"stream ended {clock.ElapsedMilliseconds} ms after it opened");
+        Assert.InRange(clock.Elapsed, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5));
+        await Http.AssertProblemAsync(again, System.Net.HttpStatusCode.Unauthorized, "token_expired");
+    }
+
+    [Fact]
     public async Task Stream_WhenLastEventIdIsNotANumber_Returns400()
     {
         using var client = StreamClient(Guid.NewGuid());
