@@ -25,15 +25,18 @@ public sealed record VerifiedToken(Guid? UserId, string? Role, string ClaimsJson
 {
     // CancelAfter's limit is about 49 days; a stream still open then simply ends and reconnects.
     private static readonly TimeSpan LongestWait = TimeSpan.FromDays(24);
+    // Timers run on a coarse monotonic clock and can fire a few milliseconds early against the wall clock
+    // the token is checked with; firing this much late makes sure a reconnect made right then is refused.
+    private static readonly TimeSpan TimerMargin = TimeSpan.FromMilliseconds(100);
 
     /// <summary>
-    /// A cancellation that fires when this token stops being accepted, or with <paramref name="aborted"/>:
+    /// A cancellation that fires just after this token stops being accepted, or with <paramref name="aborted"/>:
     /// what a long-lived response (a live stream) waits on, so it never outlives its caller's token.
     /// </summary>
     public CancellationTokenSource CancelAtExpiry(CancellationToken aborted)
     {
         var expiry = CancellationTokenSource.CreateLinkedTokenSource(aborted);
-        var left = ValidUntil - DateTimeOffset.UtcNow;
+        var left = ValidUntil - DateTimeOffset.UtcNow + TimerMargin;
         expiry.CancelAfter(left <= TimeSpan.Zero ? TimeSpan.Zero : left < LongestWait ? left : LongestWait);
         return expiry;
     }
