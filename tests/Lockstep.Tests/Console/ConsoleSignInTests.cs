@@ -6,7 +6,7 @@ using Microsoft.Playwright;
 
 namespace Lockstep.Tests.WebConsole;
 
-/// <summary>Sign-in: the development user picker exists only in Development; a bad token is refused in a sentence.</summary>
+/// <summary>Sign-in: the development user picker exists only in Development; a bad token is refused in a sentence; a session ends with its token.</summary>
 [Collection(ConsoleCollection.Name)]
 public sealed class ConsoleSignInTests(ConsoleFixture server)
 {
