@@ -8,7 +8,8 @@ namespace Lockstep.WebConsole;
 /// <summary>
 /// The console's live notifications: Server-Sent Events for the signed-in browser (found by its
 /// HttpOnly cookie), woken by the Gifts module's in-process LISTEN/NOTIFY fan-out. A signal only
-/// says "look again"; the rows come from the table, so nothing is lost to a coalesced signal.
+/// says "look again"; the rows come from the table, so nothing is lost to a coalesced signal. When the
+/// session's token expires the feed sends <c>event: expired</c> and ends; the page then reloads to the sign-in form.
 /// </summary>
 public static class ConsoleLive
 {
@@ -31,11 +32,28 @@ public static class ConsoleLive
         var catchUp = true;
         await context.Response.WriteAsync("event: ready\ndata: subscribed\n\n", aborted);
         await context.Response.Body.FlushAsync(aborted);
+        using var expiry = state.Token.CancelAtExpiry(aborted);
         try
         {
-            while (!aborted.IsCancellationRequested)
+            while (true)
             {
-                if (!catchUp && !await subscription.WaitAsync(TimeSpan.FromSeconds(20), aborted))
+                if (expiry.IsCancellationRequested)
+                {
+                    // The token expired, and the session with it (ConsoleSessions no longer finds it).
+                    await context.Response.WriteAsync("event: expired\ndata: sign in again\n\n", aborted);
+                    await context.Response.Body.FlushAsync(aborted);
+                    return;
+                }
+                bool woken;
+                try
+                {
+                    woken = catchUp || await subscription.WaitAsync(TimeSpan.FromSeconds(20), expiry.Token);
+                }
+                catch (OperationCanceledException) when (expiry.IsCancellationRequested && !aborted.IsCancellationRequested)
+                {
+                    continue;
+                }
+                if (!woken)
                 {
                     await context.Response.WriteAsync(": keep-alive\n\n", aborted);
                     await context.Response.Body.FlushAsync(aborted);

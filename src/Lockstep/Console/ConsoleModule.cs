@@ -22,11 +22,37 @@ public static class ConsoleModule
 
     public static WebApplication MapWebConsole(this WebApplication app)
     {
-        app.UseWhen(context => context.Request.Path.StartsWithSegments("/console"), console => console.Use(ShowFailureAsHtml));
+        app.UseWhen(context => context.Request.Path.StartsWithSegments("/console"), console =>
+        {
+            console.Use(ShowFailureAsHtml);
+            console.Use(EndStaleSession);
+        });
         app.UseAntiforgery();
         app.MapRazorComponents<App>();
         app.MapGet("/console/live", ConsoleLive.StreamAsync).ExcludeFromDescription();
         return app;
+    }
+
+    /// <summary>
+    /// A cookie whose session has ended (its token expired, or the process restarted) is cleared, so the
+    /// pages show the sign-in form. A form sent from a page of that session is not run: it is answered
+    /// 303 back to its page, as a GET, where the sign-in form is.
+    /// </summary>
+    private static Task EndStaleSession(HttpContext context, RequestDelegate next)
+    {
+        var id = context.Request.Cookies[ConsoleSession.Cookie];
+        if (id is null || context.RequestServices.GetRequiredService<ConsoleSessions>().Find(id) is not null)
+        {
+            return next(context);
+        }
+        context.Response.Cookies.Delete(ConsoleSession.Cookie, new CookieOptions { Path = "/console" });
+        if (HttpMethods.IsPost(context.Request.Method))
+        {
+            context.Response.StatusCode = StatusCodes.Status303SeeOther;
+            context.Response.Headers.Location = context.Request.PathBase + context.Request.Path + context.Request.QueryString;
+            return Task.CompletedTask;
+        }
+        return next(context);
     }
 
     /// <summary>A person at the console sees a sentence, never the API's problem JSON or a stack trace (the log keeps it).</summary>

@@ -28,7 +28,8 @@ public sealed class ConsoleState(VerifiedToken token)
 
 /// <summary>
 /// The signed-in browsers of this process. The cookie carries only a random key (HttpOnly, so the
-/// page's scripts never see it); the token itself never leaves the server.
+/// page's scripts never see it); the token itself never leaves the server. A session lasts as long as
+/// its token is accepted, and ends after 8 idle hours before that.
 /// </summary>
 public sealed class ConsoleSessions
 {
@@ -37,9 +38,10 @@ public sealed class ConsoleSessions
 
     public string Add(ConsoleState state)
     {
+        var now = DateTimeOffset.UtcNow;
         foreach (var (key, old) in _states)
         {
-            if (DateTimeOffset.UtcNow - old.LastSeen > IdleLimit)
+            if (Ended(old, now))
             {
                 _states.TryRemove(key, out _);
             }
@@ -49,15 +51,25 @@ public sealed class ConsoleSessions
         return id;
     }
 
+    /// <summary>The session behind a cookie; null when there is none, or its token has expired (it is then removed).</summary>
     public ConsoleState? Find(string? id)
     {
         if (id is null || !_states.TryGetValue(id, out var state))
         {
             return null;
         }
-        state.LastSeen = DateTimeOffset.UtcNow;
+        var now = DateTimeOffset.UtcNow;
+        if (Ended(state, now))
+        {
+            _states.TryRemove(id, out _);
+            return null;
+        }
+        state.LastSeen = now;
         return state;
     }
+
+    private static bool Ended(ConsoleState state, DateTimeOffset now) =>
+        now >= state.Token.ValidUntil || now - state.LastSeen > IdleLimit;
 
     public void Remove(string? id)
     {

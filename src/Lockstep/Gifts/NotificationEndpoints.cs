@@ -50,7 +50,8 @@ public static class NotificationEndpoints
 
     /// <summary>
     /// Subscribes first, then reads: a notification committed between the two is still read, because
-    /// every wake-up reads all rows after the last sent <c>seq</c> (the event id).
+    /// every wake-up reads all rows after the last sent <c>seq</c> (the event id). Ends the response when
+    /// the caller's token expires: the client reconnects, and its token is then refused.
     /// </summary>
     private static async Task Stream(HttpContext context, FunctionCaller db, NotificationHub hub, IConfiguration configuration)
     {
@@ -81,19 +82,24 @@ public static class NotificationEndpoints
         context.Response.Headers.CacheControl = "no-cache";
         context.Response.Headers["X-Accel-Buffering"] = "no";
         context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
+        // Only the waits end at expiry; an event being written is finished first, never cut in half.
+        using var expiry = token.CancelAtExpiry(aborted);
         try
         {
             await context.Response.WriteAsync(": connected\n\n", aborted);
             await context.Response.Body.FlushAsync(aborted);
-            while (!aborted.IsCancellationRequested)
+            while (!expiry.IsCancellationRequested)
             {
                 last = await SendSinceAsync(context, db, token, last, aborted);
-                if (!await subscription.WaitAsync(keepAlive, aborted))
+                if (!await subscription.WaitAsync(keepAlive, expiry.Token))
                 {
                     await context.Response.WriteAsync(": keep-alive\n\n", aborted);
                     await context.Response.Body.FlushAsync(aborted);
                 }
             }
+        }
+        catch (OperationCanceledException) when (expiry.IsCancellationRequested && !aborted.IsCancellationRequested)
+        {
         }
         catch (OperationCanceledException) when (aborted.IsCancellationRequested)
         {

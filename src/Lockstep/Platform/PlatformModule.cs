@@ -7,11 +7,13 @@ using Lockstep.Platform.Http;
 using Lockstep.Platform.Rpc;
 using Lockstep.Platform.Workspaces;
 using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.HttpOverrides;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration.Memory;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging.Console;
+using Microsoft.Extensions.Options;
 
 namespace Lockstep.Platform;
 
@@ -56,6 +58,8 @@ public static class PlatformModule
         services.AddOptions<KestrelServerOptions>().Configure<IConfiguration>((kestrel, configuration) =>
             kestrel.Limits.MaxRequestBodySize = MaxRequestBodyBytes(configuration));
 
+        services.AddOptions<ForwardedHeadersOptions>().Configure<IConfiguration>(TrustedProxies.Configure);
+
         services.AddHealthChecks().AddCheck<DatabaseReadyCheck>("database", tags: ["ready"]);
         // Lowest-precedence defaults: appsettings, environment and arguments override them.
         builder.Configuration.Sources.Insert(0, new MemoryConfigurationSource { InitialData = LoggingDefaults });
@@ -79,6 +83,11 @@ public static class PlatformModule
 
     public static WebApplication MapPlatform(this WebApplication app)
     {
+        // First: everything after it (the request log, the console's cookies) sees the client's scheme and address.
+        if (TrustedProxies.AnyTrusted(app.Services.GetRequiredService<IOptions<ForwardedHeadersOptions>>().Value))
+        {
+            app.UseForwardedHeaders();
+        }
         app.UseMiddleware<RequestLog>();
         app.UseExceptionHandler();
         app.UseStatusCodePages();

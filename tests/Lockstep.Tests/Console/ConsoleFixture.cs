@@ -53,8 +53,11 @@ public sealed class ConsoleFixture : ServerFixture
         await base.DisposeAsync();
     }
 
-    /// <summary>A page at phone width, signed in as <paramref name="user"/> by pasting a token.</summary>
-    public async Task<IPage> SignedInPageAsync(Guid user)
+    /// <summary>
+    /// A page at phone width, signed in as <paramref name="user"/> by pasting a token, good for an hour or
+    /// for <paramref name="validFor"/> from the moment it is pasted.
+    /// </summary>
+    public async Task<IPage> SignedInPageAsync(Guid user, TimeSpan? validFor = null)
     {
         var context = await Browser.NewContextAsync(new() { BaseURL = BaseUrl + "/", ViewportSize = new() { Width = 390, Height = 844 } });
         lock (_contexts)
@@ -64,7 +67,7 @@ public sealed class ConsoleFixture : ServerFixture
         context.SetDefaultTimeout(15_000);
         var page = await context.NewPageAsync();
         await page.GotoAsync("console");
-        await page.GetByLabel("Access token").FillAsync(Jwt.Mint(user, TimeSpan.FromHours(1)));
+        await page.GetByLabel("Access token").FillAsync(validFor is { } lifetime ? TestTokens.ValidFor(user, lifetime) : Jwt.Mint(user, TimeSpan.FromHours(1)));
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
         await page.GetByRole(AriaRole.Heading, new() { Name = "Workspaces", Level = 1 }).WaitForAsync();
         return page;

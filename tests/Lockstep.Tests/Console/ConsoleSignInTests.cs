@@ -1,3 +1,4 @@
+using System.Net;
 using Lockstep.Tests.Support;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
@@ -5,7 +6,7 @@ using Microsoft.Playwright;
 
 namespace Lockstep.Tests.WebConsole;
 
-/// <summary>Sign-in: the development user picker exists only in Development; a bad token is refused in a sentence.</summary>
+/// <summary>Sign-in: the development user picker exists only in Development; a bad token is refused in a sentence; a session ends with its token.</summary>
 [Collection(ConsoleCollection.Name)]
 public sealed class ConsoleSignInTests(ConsoleFixture server)
 {
@@ -83,6 +84,50 @@ public sealed class ConsoleSignInTests(ConsoleFixture server)
         await page.GotoAsync("console/clients");
         await page.GetByLabel("Access token").WaitForAsync();
         await server.ClosePagesAsync();
+    }
+
+    [Fact]
+    public async Task Page_WhenTheSessionsTokenExpires_ShowsTheSignInFormByItself()
+    {
+        var user = Guid.NewGuid();
+        var page = await server.SignedInPageAsync(user, TimeSpan.FromSeconds(6));
+        await page.WaitForFunctionAsync("document.body.dataset.live === 'ready'");
+
+        // No click: the live feed ends at the token's expiry and the page loads itself again.
+        await page.GetByLabel("Access token").WaitForAsync(new() { Timeout = 10_000 });
+
+        Assert.Equal(0, await page.GetByRole(AriaRole.Link, new() { Name = "Clients" }).CountAsync());
+        await server.ClosePagesAsync();
+    }
+
+    [Fact]
+    public async Task LiveFeed_WhenTheSessionsTokenExpires_EndsAndTheCookieOpensNothingAfterwards()
+    {
+        var user = Guid.NewGuid();
+        var page = await server.SignedInPageAsync(user, TimeSpan.FromSeconds(6));
+        var cookie = Assert.Single(await page.Context.CookiesAsync(), c => c.Name == "lockstep_console");
+        await server.ClosePagesAsync();
+        using var client = new HttpClient(new HttpClientHandler { UseCookies = false, AllowAutoRedirect = false })
+        {
+            BaseAddress = new Uri(server.BaseUrl),
+            Timeout = Timeout.InfiniteTimeSpan,
+        };
+        client.DefaultRequestHeaders.Add("Cookie", $"lockstep_console={cookie.Value}");
+
+        using var live = await client.GetAsync("/console/live", HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(HttpStatusCode.OK, live.StatusCode);
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var events = await new StreamReader(await live.Content.ReadAsStreamAsync()).ReadToEndAsync(deadline.Token);
+        using var reconnect = await client.GetAsync("/console/live");
+        using var clients = await client.GetAsync("/console/clients");
+        using var form = await client.PostAsync("/console/clients", new FormUrlEncodedContent(new Dictionary<string, string> { ["_handler"] = "create-client" }));
+
+        Assert.EndsWith("event: expired\ndata: sign in again\n\n", events, StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.Unauthorized, reconnect.StatusCode);
+        Assert.Contains("Access token", await clients.Content.ReadAsStringAsync());
+        Assert.Contains(clients.Headers.GetValues("Set-Cookie"), c => c.StartsWith("lockstep_console=;", StringComparison.Ordinal));
+        Assert.Equal(HttpStatusCode.SeeOther, form.StatusCode);
+        Assert.Equal("/console/clients", form.Headers.Location?.OriginalString);
     }
 
     private sealed class EnvironmentFactory(string connectionString, string environment) : WebApplicationFactory<Program>

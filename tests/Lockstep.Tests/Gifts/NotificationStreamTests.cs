@@ -188,6 +188,32 @@ public sealed class NotificationStreamTests(KestrelServerFixture server, ITestOu
     }
 
     [Fact]
+    public async Task Stream_WhenTheTokenExpires_EndsTheResponseAndTheReconnectIsRefused401()
+    {
+        var user = Guid.NewGuid();
+        // A first stream warms the route up, so the short token below is not spent on a cold start.
+        using (var warm = StreamClient(user))
+        {
+            (await ConnectAsync(warm)).Response.Dispose();
+        }
+        var token = TestTokens.ValidFor(user, TimeSpan.FromSeconds(6));
+        Assert.True(TestTokens.Jwt.TryVerify(token, out var verified, out var rejection), rejection.ToString());
+        using var client = new HttpClient { BaseAddress = ListeningAddress(), Timeout = Timeout.InfiniteTimeSpan };
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        var (response, reader) = await ConnectAsync(client);
+        using var _ = response;
+
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await reader.ReadToEndAsync(deadline.Token);
+        var ended = DateTimeOffset.UtcNow;
+        var again = await client.GetAsync("/api/notifications/stream");
+
+        output.WriteLine($"stream ended {(ended - verified!.ValidUntil).TotalMilliseconds:0} ms after the token's end");
+        Assert.InRange(ended, verified.ValidUntil, verified.ValidUntil.AddSeconds(2));
+        await Http.AssertProblemAsync(again, System.Net.HttpStatusCode.Unauthorized, "token_expired");
+    }
+
+    [Fact]
     public async Task Stream_WhenLastEventIdIsNotANumber_Returns400()
     {
         using var client = StreamClient(Guid.NewGuid());

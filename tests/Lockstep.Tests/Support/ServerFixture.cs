@@ -87,6 +87,12 @@ public static class TestTokens
     /// <summary>A valid bearer token for <paramref name="user"/>, good for an hour.</summary>
     public static string For(Guid user) => Jwt.Mint(user, TimeSpan.FromHours(1));
 
+    /// <summary>
+    /// A token the servers accept for <paramref name="lifetime"/> from now (less up to a second: <c>exp</c> is in
+    /// whole seconds); its <c>exp</c> lies the clock skew before that, as the server accepts a token that long after.
+    /// </summary>
+    public static string ValidFor(Guid user, TimeSpan lifetime) => Jwt.Mint(user, lifetime - Hs256Jwt.ClockSkew);
+
     /// <summary>Makes <paramref name="client"/> send a valid bearer token for <paramref name="user"/>.</summary>
     public static HttpClient SignedIn(this HttpClient client, Guid user)
     {

@@ -17,8 +17,30 @@ public enum TokenRejection
     SubjectInvalid,
 }
 
-/// <summary>A token that passed every check: its claims, as JSON text for <c>request.jwt.claims</c>.</summary>
-public sealed record VerifiedToken(Guid? UserId, string? Role, string ClaimsJson);
+/// <summary>
+/// A token that passed every check: its claims, as JSON text for <c>request.jwt.claims</c>, and
+/// <see cref="ValidUntil"/>, the moment this server stops accepting it (<c>exp</c> plus the clock skew).
+/// </summary>
+public sealed record VerifiedToken(Guid? UserId, string? Role, string ClaimsJson, DateTimeOffset ValidUntil)
+{
+    // CancelAfter's limit is about 49 days; a stream still open then simply ends and reconnects.
+    private static readonly TimeSpan LongestWait = TimeSpan.FromDays(24);
+    // Timers run on a coarse monotonic clock and can fire a few milliseconds early against the wall clock
+    // the token is checked with; firing this much late makes sure a reconnect made right then is refused.
+    private static readonly TimeSpan TimerMargin = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>
+    /// A cancellation that fires just after this token stops being accepted, or with <paramref name="aborted"/>:
+    /// what a long-lived response (a live stream) waits on, so it never outlives its caller's token.
+    /// </summary>
+    public CancellationTokenSource CancelAtExpiry(CancellationToken aborted)
+    {
+        var expiry = CancellationTokenSource.CreateLinkedTokenSource(aborted);
+        var left = ValidUntil - DateTimeOffset.UtcNow + TimerMargin;
+        expiry.CancelAfter(left <= TimeSpan.Zero ? TimeSpan.Zero : left < LongestWait ? left : LongestWait);
+        return expiry;
+    }
+}
 
 /// <summary>
 /// HS256 JSON Web Tokens as Supabase issues them (<c>sub</c>, <c>role</c>, <c>aud</c>, <c>exp</c>,
@@ -27,7 +49,8 @@ public sealed record VerifiedToken(Guid? UserId, string? Role, string ClaimsJson
 /// </summary>
 public sealed class Hs256Jwt
 {
-    private static readonly TimeSpan ClockSkew = TimeSpan.FromSeconds(30);
+    /// <summary>How far past <c>exp</c> (and before <c>nbf</c>) a token is still accepted, for clocks that differ.</summary>
+    public static readonly TimeSpan ClockSkew = TimeSpan.FromSeconds(30);
     private readonly byte[] _key;
     private readonly string _audience;
     private readonly TimeProvider _time;
@@ -155,7 +178,7 @@ public sealed class Hs256Jwt
                 userId = parsed;
             }
             var role = claims.TryGetProperty("role", out var r) && r.ValueKind == JsonValueKind.String ? r.GetString() : null;
-            verified = new VerifiedToken(userId, role, Encoding.UTF8.GetString(payload));
+            verified = new VerifiedToken(userId, role, Encoding.UTF8.GetString(payload), exp + ClockSkew);
             return true;
         }
         catch (JsonException)

@@ -26,6 +26,16 @@ public static class PostgrestErrors
         json.WriteEndObject();
     }
 
+    /// <summary>
+    /// What PostgREST answers a caller without a signed-in user (its anonymous role) for a function that
+    /// role may not execute: PostgreSQL's 42501, as 401 with <c>WWW-Authenticate: Bearer</c>.
+    /// </summary>
+    public static Task NotSignedIn(HttpContext context, string function, Action<Utf8JsonWriter>? extra = null)
+    {
+        context.Response.Headers.WWWAuthenticate = "Bearer";
+        return Write(context, 401, "42501", $"permission denied for function {function}", details: null, hint: null, extra);
+    }
+
     public static Task Write(HttpContext context, PostgresException e, bool authenticated) =>
         Write(context, Status(e.SqlState, authenticated), e.SqlState, e.MessageText, e.Detail, e.Hint);
 

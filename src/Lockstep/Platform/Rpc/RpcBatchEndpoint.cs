@@ -58,8 +58,15 @@ public static class RpcBatchEndpoint
             return;
         }
 
-        var timeout = Timeout(configuration);
         var token = context.Features.Get<VerifiedToken>();
+        // As for a single call: without a user the first call is refused as PostgREST refuses it, and nothing runs.
+        if (token?.UserId is null)
+        {
+            await PostgrestErrors.NotSignedIn(context, calls![0].Function.Name, json => json.WriteNumber("index", 0));
+            return;
+        }
+
+        var timeout = Timeout(configuration);
         var (results, error) = await ExecuteAsync(calls!, token, database, catalog, timeout, context.RequestAborted);
         if (error is not null)
         {

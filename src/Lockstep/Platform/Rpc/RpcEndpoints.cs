@@ -109,6 +109,14 @@ public static class RpcEndpoints
         }
 
         var function = matches[0];
+        var token = context.Features.Get<VerifiedToken>();
+        // Every exposed function acts for auth.uid(): without a user there is nothing it may do, and
+        // PostgREST's 401 makes supabase-js report an error instead of a 200 carrying a refusal.
+        if (token?.UserId is null)
+        {
+            await PostgrestErrors.NotSignedIn(context, function.Name);
+            return;
+        }
         if (!isPost && function.IsVolatile)
         {
             await PostgrestErrors.Write(context, 405, "25006", "cannot execute a volatile function in a read-only transaction",
@@ -116,7 +124,6 @@ public static class RpcEndpoints
             return;
         }
 
-        var token = context.Features.Get<VerifiedToken>();
         string? result;
         try
         {

@@ -185,11 +185,17 @@ public sealed class BatchTests(BatchServerFixture server) : IClassFixture<BatchS
     }
 
     [Fact]
-    public async Task Batch_WhenTheCallerHasNoToken_RunsTheCallsAsAnonymous()
+    public async Task Batch_WhenTheCallerHasNoToken_Answers401With42501ForTheFirstCallAndRunsNothing()
     {
-        var response = await PostAsync(server.Client(), Body(("test_batch_note", new { p_note = "anyone" })));
+        var (_, workspace) = await WorkspaceAsync();
 
-        var results = await AssertResultsAsync(response);
-        Assert.Equal(JsonValueKind.Null, results[0].ValueKind);
+        var response = await PostAsync(server.Client(), Body(
+            ("test_batch_echo", new { p_value = new { note = "anyone" } }),
+            ("create_client_with_contact", new { p_workspace_id = workspace, p_client_name = "Theirs", p_contact_name = "Theirs" })));
+
+        var error = await AssertErrorAsync(response, HttpStatusCode.Unauthorized, "42501", 0);
+        Assert.Equal("permission denied for function test_batch_echo", error.GetProperty("message").GetString());
+        Assert.Equal("Bearer", response.Headers.WwwAuthenticate.ToString());
+        Assert.Equal((0L, 0L, 0L, 0L), await CountAsync(workspace));
     }
 }

@@ -38,6 +38,12 @@ public sealed class PostgrestJsInteropTests(KestrelServerFixture server) : IClas
         AssertPgrst202(results.GetProperty("unknownFunctionWithArgument"),
             "Could not find the function public.no_such_function(p_name) in the schema cache",
             "Searched for the function public.no_such_function with parameter p_name or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache.");
+
+        var signedOut = results.GetProperty("signedOut");
+        Assert.Equal(401, signedOut.GetProperty("status").GetInt32());
+        Assert.Equal(JsonValueKind.Null, signedOut.GetProperty("data").ValueKind);
+        Assert.Equal("42501", signedOut.GetProperty("error").GetProperty("code").GetString());
+        Assert.Equal("permission denied for function list_workspaces", signedOut.GetProperty("error").GetProperty("message").GetString());
     }
 
     private static void AssertPgrst202(JsonElement result, string message, string details)

@@ -261,6 +261,41 @@ public sealed class RpcEndpointTests(RpcServerFixture server) : IClassFixture<Rp
         Assert.Equal(0L, await server.ScalarAsync<long>("select count(*) from platform.workspaces where created_by = $1", user));
     }
 
+    /// <summary>PostgREST's answer when its anonymous role may not execute the function; test_refuse would answer 400 had it run.</summary>
+    [Theory]
+    [InlineData("POST", "/rest/v1/rpc/create_workspace", """{"p_name":"Studio"}""", "create_workspace")]
+    [InlineData("POST", "/rest/v1/rpc/test_refuse", """{"p_reason":"ran anyway"}""", "test_refuse")]
+    [InlineData("GET", "/rest/v1/rpc/list_workspaces", null, "list_workspaces")]
+    [InlineData("GET", "/rest/v1/rpc/test_add?p_a=1", null, "test_add")]
+    public async Task Call_WhenThereIsNoToken_Returns401With42501AndRunsNothing(string method, string path, string? args, string function)
+    {
+        using var request = new HttpRequestMessage(new HttpMethod(method), path) { Content = args is null ? null : Args(args) };
+
+        var response = await server.Client().SendAsync(request);
+
+        var body = await AssertPostgrestErrorAsync(response, HttpStatusCode.Unauthorized, "42501");
+        Assert.Equal($"permission denied for function {function}", body.GetProperty("message").GetString());
+        Assert.Equal(JsonValueKind.Null, body.GetProperty("details").ValueKind);
+        Assert.Equal(JsonValueKind.Null, body.GetProperty("hint").ValueKind);
+        Assert.Equal("Bearer", response.Headers.WwwAuthenticate.ToString());
+    }
+
+    [Fact]
+    public async Task Call_WhenTheTokenNamesNoUser_Returns401With42501()
+    {
+        // A role-only token such as an anon key: valid, but no sub, so auth.uid() is null.
+        var exp = DateTimeOffset.UtcNow.AddHours(1).ToUnixTimeSeconds();
+        var anon = server.Jwt.Sign("""{"alg":"HS256","typ":"JWT"}"""u8.ToArray(),
+            System.Text.Encoding.UTF8.GetBytes($$"""{"role":"anon","aud":"authenticated","exp":{{exp}}}"""));
+        var client = server.Client();
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", anon);
+
+        var response = await client.PostAsync("/rest/v1/rpc/list_workspaces", Args("{}"));
+
+        var body = await AssertPostgrestErrorAsync(response, HttpStatusCode.Unauthorized, "42501");
+        Assert.Equal("permission denied for function list_workspaces", body.GetProperty("message").GetString());
+    }
+
     [Fact]
     public async Task ListWorkspaces_WhenCalledWithGet_ReturnsTheCallersWorkspaces()
     {

@@ -15,10 +15,14 @@ const client = new PostgrestClient(baseUrl.replace(/\/$/, '') + '/rest/v1', {
   headers: { apikey: token, Authorization: 'Bearer ' + token },
 });
 
+// An app before anyone signs in: no Authorization header at all.
+const signedOut = new PostgrestClient(baseUrl.replace(/\/$/, '') + '/rest/v1', { schema: 'public' });
+
 const outcome = ({ data, error, status }) => ({ data, error, status });
 
 console.log(JSON.stringify({
   createWorkspace: outcome(await client.rpc('create_workspace', { p_name: 'Interop' })),
   unknownFunction: outcome(await client.rpc('no_such_function')),
   unknownFunctionWithArgument: outcome(await client.rpc('no_such_function', { p_name: 'x' })),
+  signedOut: outcome(await signedOut.rpc('list_workspaces')),
 }));
