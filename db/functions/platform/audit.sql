@@ -83,6 +83,11 @@ where c.relkind in ('r', 'p')
  * entity (table such as 'crm.clients' and key), oldest first; with both null, the workspace's newest
  * 500 changes. Owners only.
  * {"success": true, "entries": [{id, at, actor_id, operation, action, entity_table, entity_id, before, after}]}
+ * The celebrant never learns who gives what: for the items of the caller's own wishlists, the rows of
+ * any other gifts table that name the item (gift_claims by item_id, notifications by data.item_id)
+ * are left out, and the item's own entries lose its claim-derived fields (additional_costs); an
+ * update that changed nothing else is left out. This happens before the limit and under the entity
+ * filter too, so neither the number of entries nor a filter on a claim's id tells anything.
  * Refusals: not_authenticated, workspace_not_found (not a member), forbidden (not an owner).
  */
 create or replace function public.get_audit_log(p_workspace_id uuid, p_entity_table text default null, p_entity_id text default null)
@@ -93,12 +98,15 @@ security definer
 set search_path = ''
 as $$
 declare
+  v_user uuid := auth.uid();
   v_role text;
+  -- Fields of an item row that only claims change: what get_wishlist does not show the celebrant.
+  v_claim_fields constant text[] := array['additional_costs'];
 begin
-  if auth.uid() is null then
+  if v_user is null then
     return platform.refusal('not_authenticated', 'Sign in to read the audit trail');
   end if;
-  v_role := platform.member_role(p_workspace_id, auth.uid());
+  v_role := platform.member_role(p_workspace_id, v_user);
   if v_role is null then
     return platform.refusal('workspace_not_found', 'No such workspace');
   end if;
@@ -108,12 +116,27 @@ begin
   return jsonb_build_object('success', true, 'entries', coalesce((
     select jsonb_agg(jsonb_build_object(
              'id', e.id, 'at', e.at, 'actor_id', e.actor_id, 'operation', e.operation, 'action', e.action,
-             'entity_table', e.entity_table, 'entity_id', e.entity_id, 'before', e.before, 'after', e.after) order by e.id)
+             'entity_table', e.entity_table, 'entity_id', e.entity_id,
+             'before', case when e.own_item then e.before - v_claim_fields else e.before end,
+             'after', case when e.own_item then e.after - v_claim_fields else e.after end) order by e.id)
     from (
-      select l.* from platform.audit_log l
+      select l.*, o.own_item
+      from platform.audit_log l
+      cross join lateral (select coalesce(case
+          when l.entity_table = 'gifts.wishlist_items' then l.entity_id
+          when l.entity_table like 'gifts.%' then coalesce(coalesce(l.after, l.before) ->> 'item_id',
+                                                           coalesce(l.after, l.before) -> 'data' ->> 'item_id')
+        end in (
+          select i.id::text
+          from gifts.wishlist_items i
+          join gifts.wishlists w on w.workspace_id = i.workspace_id and w.id = i.wishlist_id
+          where w.workspace_id = p_workspace_id and w.celebrant_id = v_user), false) as own_item) o
       where l.workspace_id = p_workspace_id
         and (p_entity_table is null or l.entity_table = p_entity_table)
         and (p_entity_id is null or l.entity_id = p_entity_id)
+        and (not o.own_item
+             or (l.entity_table = 'gifts.wishlist_items'
+                 and (l.action <> 'update' or l.before - v_claim_fields is distinct from l.after - v_claim_fields)))
       order by l.id desc
       limit 500) e), '[]'::jsonb));
 end;
