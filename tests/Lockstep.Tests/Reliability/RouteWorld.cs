@@ -9,7 +9,8 @@ namespace Lockstep.Tests.Reliability;
 /// <summary>
 /// One workspace with a row behind every route parameter (client, contact, pack, booking, wishlist,
 /// item, lead, conversation) and a user in each role, plus an outsider who owns another workspace,
-/// and a WhatsApp phone number id with a Cloud API token that owns it (not connected yet).
+/// and a WhatsApp phone number id with a Cloud API token that owns it (not connected yet). The
+/// celebrant, whose wishlist it is, is a second owner.
 /// </summary>
 public sealed record RouteWorld(
     Guid Owner, Guid Admin, Guid Member, Guid Celebrant, Guid Outsider, Guid Target,
@@ -22,7 +23,7 @@ public sealed record RouteWorld(
             outsider = Guid.NewGuid(), target = Guid.NewGuid();
         var workspace = await IdAsync(db, owner, "select public.create_workspace('World')", "workspace_id");
         var other = await IdAsync(db, outsider, "select public.create_workspace('Elsewhere')", "workspace_id");
-        foreach (var (user, role) in new[] { (admin, "admin"), (member, "member"), (celebrant, "member"), (target, "member") })
+        foreach (var (user, role) in new[] { (admin, "admin"), (member, "member"), (celebrant, "owner"), (target, "member") })
         {
             await IdAsync(db, owner, "select public.add_member($1, $2, $3, 'Someone')", null, workspace, user, role);
         }
