@@ -406,6 +406,26 @@ public sealed class CelebrantPrivacyMatrixTests(CelebrantPrivacyFixture server, 
     }
 
     [Fact]
+    public async Task AuditLog_WhenMoreThan500HiddenChangesFollow_StillShowsTheCelebrantTheirNewest500()
+    {
+        // Hidden rows must not take places among the newest 500: how many went missing would tell how much was given.
+        var group = await GiftGroup.CreateAsync(server, others: 2);
+        await server.ScalarAsUserAsync<long>(group.Celebrant,
+            "select count(public.add_wishlist_item($1, 'Gift ' || g, 10.00)) from generate_series(1, 180) g", group.Wishlist);
+        var items = await server.ScalarAsync<Guid[]>("select array_agg(id) from gifts.wishlist_items where workspace_id = $1 and wishlist_id = $2", group.Workspace, group.Wishlist);
+        await server.ScalarAsUserAsync<long>(group.Claimer, "select count(public.claim_item(i)) from unnest($1::uuid[]) i", [items]);
+        Assert.True(await server.ScalarAsync<long>("select count(*) from platform.audit_log where workspace_id = $1 and entity_table like 'gifts.%' and entity_table <> 'gifts.wishlist_items'", group.Workspace) > 500);
+
+        using var client = server.Bearer(group.Celebrant);
+        var log = JsonDocument.Parse(await client.GetStringAsync($"/api/workspaces/{group.Workspace}/audit")).RootElement;
+        var entries = log.GetProperty("entries").EnumerateArray().ToList();
+
+        Assert.Contains(entries, e => e.GetProperty("entity_table").GetString() == "gifts.wishlists" && e.GetProperty("entity_id").GetString() == group.Wishlist.ToString());
+        Assert.Equal(180, entries.Count(e => e.GetProperty("entity_table").GetString() == "gifts.wishlist_items"));
+        Assert.DoesNotContain(entries, e => e.GetProperty("entity_table").GetString() is "gifts.gift_claims" or "gifts.notifications");
+    }
+
+    [Fact]
     public async Task GiftTables_WhenListedFromTheCatalog_EachRowLeadsToItsItemForTheAuditRule()
     {
         // get_audit_log hides a row from the celebrant by the item it concerns: the key of an item row,
