@@ -149,9 +149,12 @@ grant execute on function public.set_primary_contact(uuid, uuid, uuid) to lockst
 /*
  * import_contacts(p_workspace_id, p_rows) → {success, created, existing, rejected, rows: [{row, outcome,
  * contact_id?, code?, error?}]}: find-or-create one contact per row of a jsonb array of {name, phone,
- * email}; rows are numbered from 1. A row is created, existing (a contact already has that phone: its id)
- * or rejected (with the code add_contact would give, phone_required without a phone). Each row runs in
- * its own block, so a bad row never drops a good one; re-running the same rows creates nothing new.
+ * email}; rows are numbered from 1. A row is created, existing (a contact already has that phone, or an
+ * earlier row of the file: its id) or rejected (with the code add_contact would give, phone_required
+ * without a phone, invalid_row for an element that is not an object); a bad row never drops a good one;
+ * re-running the same rows creates nothing new.
+ * Set-wise, in a few statements whatever the number of rows: a subtransaction per row (an exception
+ * block in a loop) would overflow every backend's snapshot subxid cache past 64 of them.
  * Members only. Refusals: workspace_not_found, rows_required, too_many_rows (over 50,000).
  */
 create or replace function public.import_contacts(p_workspace_id uuid, p_rows jsonb)
@@ -161,17 +164,16 @@ security definer
 set search_path = ''
 as $$
 declare
-  v_row jsonb;
-  v_index integer := 0;
-  v_name text;
-  v_phone text;
-  v_email text;
-  v_refusal jsonb;
-  v_contact_id uuid;
-  v_outcomes jsonb[] := '{}'::jsonb[];
-  v_created integer := 0;
-  v_existing integer := 0;
-  v_rejected integer := 0;
+  -- Per row, in file order: why it is refused, or else its E.164 form and values.
+  v_refusal jsonb[];
+  v_e164 text[];
+  v_name text[];
+  v_phone text[];
+  v_email text[];
+  -- E.164 → contact id: those this import created, and those of every acceptable row.
+  v_created jsonb;
+  v_found jsonb;
+  v_result jsonb;
 begin
   if platform.member_role(p_workspace_id, auth.uid()) is null then
     return platform.refusal('workspace_not_found', 'Workspace not found');
@@ -183,54 +185,73 @@ begin
     return platform.refusal('too_many_rows', 'An import takes at most 50,000 rows; split the file');
   end if;
 
-  for v_row in select value from jsonb_array_elements(p_rows)
-  loop
-    v_index := v_index + 1;
-    v_refusal := null;
-    v_contact_id := null;
-    if jsonb_typeof(v_row) <> 'object' then
-      v_refusal := platform.refusal('invalid_row', 'A row is an object with name, phone and email');
-    else
-      v_name := v_row ->> 'name';
-      v_phone := nullif(btrim(v_row ->> 'phone'), '');
-      v_email := v_row ->> 'email';
-      if v_phone is null then
-        -- Without a phone a row cannot be recognised on a second run, so it would be created twice.
-        v_refusal := platform.refusal('phone_required', 'An imported contact needs a phone number');
-      else
-        v_refusal := crm.check_contact(v_name, v_phone, v_email);
-      end if;
-    end if;
+  select array_agg(c.refusal order by c.ord),
+         array_agg(case when c.refusal is null then crm.normalize_phone(c.phone) end order by c.ord),
+         array_agg(btrim(c.name) order by c.ord), array_agg(c.phone order by c.ord),
+         array_agg(nullif(btrim(c.email), '') order by c.ord)
+  into v_refusal, v_e164, v_name, v_phone, v_email
+  from (
+    select r.*,
+           case
+             when not r.is_object
+               then platform.refusal('invalid_row', 'A row is an object with name, phone and email')
+             -- Without a phone a row cannot be recognised on a second run, so it would be created twice.
+             when r.phone is null
+               then platform.refusal('phone_required', 'An imported contact needs a phone number')
+             else crm.check_contact(r.name, r.phone, r.email)
+           end as refusal
+    from (
+      select e.ord, jsonb_typeof(e.value) = 'object' as is_object, e.value ->> 'name' as name,
+             nullif(btrim(e.value ->> 'phone'), '') as phone, e.value ->> 'email' as email
+      from jsonb_array_elements(p_rows) with ordinality as e(value, ord)
+    ) r
+  ) c;
 
-    if v_refusal is null then
-      begin
-        insert into crm.contacts (workspace_id, name, phone, email)
-        values (p_workspace_id, btrim(v_name), v_phone, nullif(btrim(v_email), ''))
-        on conflict (workspace_id, phone_e164) do nothing
-        returning id into v_contact_id;
-        if v_contact_id is not null then
-          v_created := v_created + 1;
-          v_outcomes[v_index] := jsonb_build_object('row', v_index, 'outcome', 'created', 'contact_id', v_contact_id);
-        else
-          select c.id into v_contact_id from crm.contacts c
-          where c.workspace_id = p_workspace_id and c.phone_e164 = crm.normalize_phone(v_phone);
-          v_existing := v_existing + 1;
-          v_outcomes[v_index] := jsonb_build_object('row', v_index, 'outcome', 'existing', 'contact_id', v_contact_id);
-        end if;
-      exception when integrity_constraint_violation or data_exception then
-        v_refusal := platform.refusal('invalid_row', 'The row breaks a rule of the data: ' || sqlerrm);
-      end;
-    end if;
+  -- The first acceptable row of each phone is inserted, in phone order: two imports of overlapping
+  -- phones then wait for each other in one direction only and never deadlock.
+  with inserted as (
+    insert into crm.contacts (workspace_id, name, phone, email)
+    select p_workspace_id, f.name, f.phone, f.email
+    from (
+      select distinct on (u.e164) u.e164, u.name, u.phone, u.email
+      from unnest(v_e164, v_name, v_phone, v_email) with ordinality as u(e164, name, phone, email, ord)
+      where u.e164 is not null
+      order by u.e164, u.ord
+    ) f
+    order by f.e164
+    on conflict (workspace_id, phone_e164) do nothing
+    returning phone_e164, id
+  )
+  select coalesce(jsonb_object_agg(i.phone_e164, i.id), '{}'::jsonb) into v_created from inserted i;
 
-    if v_refusal is not null then
-      v_rejected := v_rejected + 1;
-      v_outcomes[v_index] := jsonb_build_object('row', v_index, 'outcome', 'rejected',
-        'code', v_refusal ->> 'code', 'error', v_refusal ->> 'error');
-    end if;
-  end loop;
+  -- A statement of its own: its snapshot sees the contacts a concurrent import committed while the
+  -- insert above waited for it.
+  select coalesce(jsonb_object_agg(c.phone_e164, c.id), '{}'::jsonb) into v_found
+  from crm.contacts c
+  where c.workspace_id = p_workspace_id
+    and c.phone_e164 = any (array(select distinct u.e164 from unnest(v_e164) as u(e164) where u.e164 is not null));
 
-  return jsonb_build_object('success', true, 'created', v_created, 'existing', v_existing,
-                            'rejected', v_rejected, 'rows', to_jsonb(v_outcomes));
+  select jsonb_build_object('success', true,
+           'created', count(*) filter (where a.outcome = 'created'),
+           'existing', count(*) filter (where a.outcome = 'existing'),
+           'rejected', count(*) filter (where a.outcome = 'rejected'),
+           'rows', coalesce(jsonb_agg(
+             case when a.outcome = 'rejected'
+               then jsonb_build_object('row', a.ord, 'outcome', a.outcome, 'code', a.refusal ->> 'code', 'error', a.refusal ->> 'error')
+               else jsonb_build_object('row', a.ord, 'outcome', a.outcome, 'contact_id', v_found -> a.e164)
+             end order by a.ord), '[]'::jsonb))
+  into v_result
+  from (
+    select u.ord, u.e164, u.refusal,
+           case
+             when u.refusal is not null then 'rejected'
+             when u.ord = min(u.ord) over (partition by u.e164) and v_created ? u.e164 then 'created'
+             else 'existing'
+           end as outcome
+    from unnest(v_e164, v_refusal) with ordinality as u(e164, refusal, ord)
+  ) a;
+
+  return v_result;
 end;
 $$;
 

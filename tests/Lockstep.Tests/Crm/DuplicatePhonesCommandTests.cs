@@ -43,6 +43,22 @@ public sealed class DuplicatePhonesCommandTests(DatabaseFixture db) : IClassFixt
     }
 
     [Fact]
+    public async Task Find_WhenSpellingsDifferByATrunkZeroOrAUnicodeSpace_ListsThemAsOnePhone()
+    {
+        var workspace = await db.WorkspaceAsync(Guid.NewGuid());
+        await db.ScalarAsync<object>("create table if not exists public.legacy_contacts (workspace_id uuid, phone text)");
+        await db.ScalarAsync<object>(
+            "insert into public.legacy_contacts values ($1, '+44 (0) 20 7946 0000'), ($1, '+44 20 7946 0000'), ($1, $2)",
+            workspace, "+44\u00A020\u00A07946\u00A00000");
+
+        var found = (await DuplicatePhonesCommand.FindAsync(db.DataSource, "public.legacy_contacts", "phone", "workspace_id", default))
+            .Where(c => c.Workspace == workspace.ToString()).ToList();
+
+        var one = Assert.Single(found);
+        Assert.Equal(("+442079460000", true, 3L), (one.Phone, one.Normalised, one.Rows));
+    }
+
+    [Fact]
     public async Task Command_OnAnImportedTable_PrintsAReadableTable()
     {
         var (one, _) = await ImportedTableAsync();
