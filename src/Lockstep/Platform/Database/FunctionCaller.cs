@@ -14,6 +14,7 @@ namespace Lockstep.Platform.Database;
 public sealed class FunctionCaller(DatabaseHost database, IConfiguration configuration)
 {
     private const string SetClaims = "select set_config('request.jwt.claims', $1, true)";
+    private const string Savepoint = "lockstep_call";
 
     private readonly int _attempts = Math.Max(1, configuration.GetValue("Lockstep:Database:RetryAttempts", 3));
 
@@ -44,6 +45,41 @@ public sealed class FunctionCaller(DatabaseHost database, IConfiguration configu
                 }
                 await Task.Delay(DatabaseCalls.Backoff(attempt), cancellationToken);
             }
+        }
+    }
+
+    /// <summary>
+    /// Like <see cref="CallAsync"/>, for a call whose failure must undo only itself, such as one row of a
+    /// batch whose rows stand alone. Inside a keyed request's transaction it runs under a savepoint: a
+    /// statement that raises is rolled back to it, so the transaction (and the answer stored with it)
+    /// goes on with the other calls; a deadlock there is retried on this call alone, a bounded number
+    /// of times. A lost connection is not caught: the keyed request runs again as a whole.
+    /// </summary>
+    public async Task<string?> CallIsolatedAsync(VerifiedToken? caller, string sql, IReadOnlyList<object?> args, CancellationToken cancellationToken)
+    {
+        if (DatabaseCalls.Transaction is not { } transaction)
+        {
+            return await CallAsync(caller, sql, args, cancellationToken);
+        }
+        for (var attempt = 1; ; attempt++)
+        {
+            await transaction.SaveAsync(Savepoint, cancellationToken);
+            try
+            {
+                var value = await ExecuteAsync(transaction.Connection!, transaction, caller, sql, args, cancellationToken);
+                await transaction.ReleaseAsync(Savepoint, cancellationToken);
+                return value;
+            }
+            catch (PostgresException e) when (!DatabaseCalls.IsConnectionLoss(e) && !cancellationToken.IsCancellationRequested)
+            {
+                await transaction.RollbackAsync(Savepoint, cancellationToken);
+                await transaction.ReleaseAsync(Savepoint, cancellationToken);
+                if (attempt >= _attempts || e.SqlState != PostgresErrorCodes.DeadlockDetected)
+                {
+                    throw;
+                }
+            }
+            await Task.Delay(DatabaseCalls.Backoff(attempt), cancellationToken);
         }
     }
 
