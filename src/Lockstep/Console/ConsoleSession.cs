@@ -170,6 +170,10 @@ public sealed class ConsoleSession(FunctionCaller db, Hs256Jwt jwt, ConsoleSessi
             }
             return new CallResult(default, problem.Extensions["code"] as string, problem.Detail);
         }
+        catch (CommandTimeoutException)
+        {
+            return new CallResult(default, "database_timeout", Problems.DatabaseTimeout().ProblemDetails.Detail);
+        }
         catch (Exception e) when (e is NpgsqlException or TimeoutException)
         {
             log.LogError(e, "Console call {Function} failed", function);

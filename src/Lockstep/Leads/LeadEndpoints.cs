@@ -67,9 +67,9 @@ public static class LeadEndpoints
                     ? new LeadBatchRow(i, true, outcome.Value!.LeadId, outcome.Value.ConversationId)
                     : new LeadBatchRow(i, false, Code: CodeOf(outcome.Problem!), Error: outcome.Problem!.ProblemDetails.Detail));
             }
-            catch (PostgresException e)
+            catch (Exception e) when (e is PostgresException or CommandTimeoutException)
             {
-                var problem = Problems.FromPostgres(e);
+                var problem = e is PostgresException pg ? Problems.FromPostgres(pg) : Problems.DatabaseTimeout();
                 results.Add(new LeadBatchRow(i, false, Code: CodeOf(problem), Error: problem.ProblemDetails.Detail));
             }
         }

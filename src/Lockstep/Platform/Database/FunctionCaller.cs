@@ -9,7 +9,9 @@ namespace Lockstep.Platform.Database;
 /// trip, one implicit transaction, so the claims never outlive the call. Inside a keyed request
 /// (<see cref="DatabaseCalls.Transaction"/>) the batch joins that request's transaction instead.
 /// A call the server rolled back (40001, 40P01), or that never reached it, is tried again a bounded
-/// number of times; after a lost connection only when the request is a read.
+/// number of times; after a lost connection only when the request is a read. A call that ran past its
+/// time (<see cref="CommandTimeoutException"/>, or statement_timeout's 57014) is not: it would only take
+/// as long again.
 /// </summary>
 public sealed class FunctionCaller(DatabaseHost database, IConfiguration configuration)
 {
@@ -70,11 +72,12 @@ public sealed class FunctionCaller(DatabaseHost database, IConfiguration configu
                 await transaction.ReleaseAsync(Savepoint, cancellationToken);
                 return value;
             }
-            catch (PostgresException e) when (!DatabaseCalls.IsConnectionLoss(e) && !cancellationToken.IsCancellationRequested)
+            catch (Exception e) when (((e is PostgresException && !DatabaseCalls.IsConnectionLoss(e)) || e is CommandTimeoutException)
+                && !cancellationToken.IsCancellationRequested)
             {
                 await transaction.RollbackAsync(Savepoint, cancellationToken);
                 await transaction.ReleaseAsync(Savepoint, cancellationToken);
-                if (attempt >= _attempts || e.SqlState != PostgresErrorCodes.DeadlockDetected)
+                if (attempt >= _attempts || e is not PostgresException { SqlState: PostgresErrorCodes.DeadlockDetected })
                 {
                     throw;
                 }
@@ -101,12 +104,21 @@ public sealed class FunctionCaller(DatabaseHost database, IConfiguration configu
         }
         batch.BatchCommands.Add(call);
 
-        await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
-        await reader.NextResultAsync(cancellationToken);
-        if (!await reader.ReadAsync(cancellationToken) || reader.FieldCount == 0 || await reader.IsDBNullAsync(0, cancellationToken))
+        try
         {
-            return null;
+            await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+            await reader.NextResultAsync(cancellationToken);
+            if (!await reader.ReadAsync(cancellationToken) || reader.FieldCount == 0 || await reader.IsDBNullAsync(0, cancellationToken))
+            {
+                return null;
+            }
+            return reader.GetFieldValue<string>(0);
         }
-        return reader.GetFieldValue<string>(0);
+        catch (NpgsqlException e) when (e is not PostgresException && e.InnerException is TimeoutException
+            && connection.State == System.Data.ConnectionState.Open)
+        {
+            // Npgsql cancelled the call at its command timeout and the database answered: no connection was lost.
+            throw new CommandTimeoutException(e);
+        }
     }
 }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Lockstep.Platform.Database;
 using Lockstep.Platform.Rpc;
 using Microsoft.AspNetCore.Diagnostics;
 using Npgsql;
@@ -19,6 +20,7 @@ public sealed partial class ExceptionProblems(ILogger<ExceptionProblems> logger)
         {
             BadHttpRequestException bad => FromBadRequest(bad),
             PostgresException pg => FromDatabase(pg, context),
+            CommandTimeoutException => Problems.DatabaseTimeout(),
             NpgsqlException or TimeoutException => Problems.Problem(503, "database_unavailable", "The database is not available; try again shortly"),
             _ => null,
         };

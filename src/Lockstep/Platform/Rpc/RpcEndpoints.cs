@@ -128,6 +128,14 @@ public static class RpcEndpoints
             await PostgrestErrors.Write(context, e, authenticated: token is not null);
             return;
         }
+        catch (CommandTimeoutException)
+        {
+            // Lockstep's own limit, answered as the batch answers its time limit (PostgREST has no such limit).
+            await PostgrestErrors.Write(context, 504, PostgresErrorCodes.QueryCanceled,
+                "The call ran past the database command timeout and was cancelled",
+                hint: "Lockstep:Database:CommandTimeoutSeconds sets the limit");
+            return;
+        }
         catch (NpgsqlException)
         {
             context.Response.Headers.RetryAfter = "1";
