@@ -138,8 +138,9 @@ public static partial class LockstepCli
     [GeneratedRegex("^([0-9]{1,9})(s|m|h|d)?$")]
     private static partial Regex LifetimePattern();
 
+    // The working directory, as serve's content root: the same appsettings.json for every command.
     private static IConfiguration Configuration() => new ConfigurationBuilder()
-        .SetBasePath(AppContext.BaseDirectory)
+        .SetBasePath(Directory.GetCurrentDirectory())
         .AddJsonFile("appsettings.json", optional: true)
         .AddEnvironmentVariables()
         .Build();
