@@ -95,6 +95,7 @@ public sealed class ConsoleSession(FunctionCaller db, Hs256Jwt jwt, ConsoleSessi
                 TokenRejection.Expired => "This token has expired",
                 TokenRejection.SignatureInvalid => "This token was not signed by this server",
                 TokenRejection.AudienceInvalid => "This token is for another audience",
+                TokenRejection.ExpiryMissing => "This token has no exp claim",
                 _ => "This is not a valid token",
             };
         }

@@ -132,6 +132,7 @@ public static class Problems
             TokenRejection.NotYetValid => ("token_not_yet_valid", "The token is not valid yet"),
             TokenRejection.AudienceInvalid => ("token_audience_invalid", "The token is not meant for this server (aud)"),
             TokenRejection.SubjectInvalid => ("token_subject_invalid", "The token's subject (sub) must be a user uuid"),
+            TokenRejection.ExpiryMissing => ("token_exp_missing", "The token has no exp claim; tokens must say when they expire"),
             _ => ("token_malformed", "The bearer token is not a well-formed JWT"),
         };
         context.Response.Headers.WWWAuthenticate = rejection is null ? "Bearer" : $"Bearer error=\"invalid_token\"";
