@@ -168,6 +168,21 @@ public sealed class SessionEndpointTests(ServerFixture server) : IClassFixture<S
         Assert.Equal(0L, await server.ScalarAsync<long>("select count(*) from sessions.purchases where client_id = $1", client));
     }
 
+    [Theory]
+    [InlineData("?to=2031-01-01T00:00:00Z", "from")]
+    [InlineData("?from=2031-01-01T00:00:00Z", "to")]
+    [InlineData("", "from")]
+    public async Task Calendar_WhenARangeParameterIsMissing_Answers400NamingIt(string query, string parameter)
+    {
+        var (owner, workspace, _) = await ClientAsync(server);
+
+        var response = await server.Client(owner).GetAsync($"/api/workspaces/{workspace}/calendar{query}");
+
+        var problem = await Http.AssertProblemAsync(response, HttpStatusCode.BadRequest, "parameter_required");
+        Assert.Equal(parameter, problem.GetProperty("field").GetString());
+        Assert.Contains($"'{parameter}'", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task CreateBooking_WhenItEndsBeforeItStartsOrUsesAnotherClientsPack_IsRefused()
     {
