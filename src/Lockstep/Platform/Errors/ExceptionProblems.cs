@@ -36,7 +36,9 @@ public sealed partial class ExceptionProblems(ILogger<ExceptionProblems> logger)
         }
         if (RpcEndpoints.IsRpcPath(context.Request.Path))
         {
-            await PostgrestErrors.Write(context, problem.StatusCode, "PGRST000", problem.ProblemDetails.Detail ?? "");
+            await (problem.StatusCode == StatusCodes.Status413PayloadTooLarge
+                ? PostgrestErrors.WriteBodyTooLarge(context)
+                : PostgrestErrors.Write(context, problem.StatusCode, "PGRST000", problem.ProblemDetails.Detail ?? ""));
             return true;
         }
         await problem.ExecuteAsync(context);
