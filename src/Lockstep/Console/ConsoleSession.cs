@@ -107,6 +107,7 @@ public sealed class ConsoleSession(FunctionCaller db, Hs256Jwt jwt, ConsoleSessi
                 TokenRejection.Expired => "This token has expired",
                 TokenRejection.SignatureInvalid => "This token was not signed by this server",
                 TokenRejection.AudienceInvalid => "This token is for another audience",
+                TokenRejection.ExpiryMissing => "This token has no exp claim",
                 _ => "This is not a valid token",
             };
         }
@@ -181,6 +182,10 @@ public sealed class ConsoleSession(FunctionCaller db, Hs256Jwt jwt, ConsoleSessi
                 log.LogError(e, "Console call {Function} failed", function);
             }
             return new CallResult(default, problem.Extensions["code"] as string, problem.Detail);
+        }
+        catch (CommandTimeoutException)
+        {
+            return new CallResult(default, "database_timeout", Problems.DatabaseTimeout().ProblemDetails.Detail);
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException)
         {

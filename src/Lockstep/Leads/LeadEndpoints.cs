@@ -57,17 +57,19 @@ public static class LeadEndpoints
         var results = new List<LeadBatchRow>(request.Leads.Length);
         for (var i = 0; i < request.Leads.Length; i++)
         {
-            // One call per row: each row is its own transaction, so a bad row never undoes the others.
+            // One call per row, each undone alone when it fails: its own transaction, or (with an
+            // Idempotency-Key) a savepoint in the request's transaction, so every outcome answered is
+            // what commits, and what the key stores.
             try
             {
-                var outcome = await db.CallAsync(context, CreateLeadSql, Args(workspaceId, request.Leads[i]), LeadsJson.Default.LeadCreated);
+                var outcome = await db.CallIsolatedAsync(context, CreateLeadSql, Args(workspaceId, request.Leads[i]), LeadsJson.Default.LeadCreated);
                 results.Add(outcome.Succeeded
                     ? new LeadBatchRow(i, true, outcome.Value!.LeadId, outcome.Value.ConversationId)
                     : new LeadBatchRow(i, false, Code: CodeOf(outcome.Problem!), Error: outcome.Problem!.ProblemDetails.Detail));
             }
-            catch (PostgresException e)
+            catch (Exception e) when (e is PostgresException or CommandTimeoutException)
             {
-                var problem = Problems.FromPostgres(e);
+                var problem = e is PostgresException pg ? Problems.FromPostgres(pg) : Problems.DatabaseTimeout();
                 results.Add(new LeadBatchRow(i, false, Code: CodeOf(problem), Error: problem.ProblemDetails.Detail));
             }
         }

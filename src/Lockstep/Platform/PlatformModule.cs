@@ -71,6 +71,15 @@ public static class PlatformModule
                 o.TimestampFormat = "HH:mm:ss ";
             });
         }
+        // JSON lines carry no time unless asked to; a configured format (FormatterOptions) still wins.
+        services.PostConfigure<JsonConsoleFormatterOptions>(o =>
+        {
+            if (o.TimestampFormat is null)
+            {
+                o.TimestampFormat = "yyyy-MM-dd'T'HH:mm:ss.fff'Z'";
+                o.UseUtcTimestamp = true;
+            }
+        });
         // The same console output, written in batches (formatters and options stay Microsoft's).
         foreach (var console in services.Where(d => d.ServiceType == typeof(ILoggerProvider) && d.ImplementationType == typeof(ConsoleLoggerProvider)).ToList())
         {

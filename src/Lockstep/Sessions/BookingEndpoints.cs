@@ -50,9 +50,11 @@ public static class BookingEndpoints
     private static async Task<Results<Ok<BookingChange>, ProblemHttpResult>> MarkNoShow(Guid bookingId, HttpContext context, FunctionCaller db) =>
         await ChangeAsync(context, db, "select public.mark_no_show(p_booking_id => $1)::text", [bookingId]);
 
+    // No body, or {}, cancels without giving a session back: cancelling is the point, reinstating the option.
     private static async Task<Results<Ok<BookingChange>, ProblemHttpResult>> CancelBooking(
-        Guid bookingId, CancelBookingRequest request, HttpContext context, FunctionCaller db) =>
-        await ChangeAsync(context, db, "select public.cancel_booking(p_booking_id => $1, p_reinstate => $2)::text", [bookingId, request.Reinstate]);
+        Guid bookingId, CancelBookingRequest? request, HttpContext context, FunctionCaller db) =>
+        await ChangeAsync(context, db, "select public.cancel_booking(p_booking_id => $1, p_reinstate => $2)::text",
+            [bookingId, request?.Reinstate ?? false]);
 
     private static async Task<Results<Ok<BookingChange>, ProblemHttpResult>> ChangeAsync(
         HttpContext context, FunctionCaller db, string sql, object?[] args)
@@ -76,7 +78,7 @@ public sealed record CreateBookingRequest(DateTimeOffset StartsAt, DateTimeOffse
 public sealed record BookingCreated(Guid BookingId);
 
 [JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
-public sealed record CancelBookingRequest(bool Reinstate);
+public sealed record CancelBookingRequest(bool Reinstate = false);
 
 public sealed record Booking(
     Guid BookingId,

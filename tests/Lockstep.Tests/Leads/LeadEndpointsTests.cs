@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Lockstep.Platform.Http;
 using Lockstep.Tests.Support;
 
 namespace Lockstep.Tests.Leads;
@@ -118,6 +119,133 @@ public sealed class LeadEndpointsTests(LeadsServerFixture server) : IClassFixtur
         Assert.Equal("invalid_lead_type", rows[2].GetProperty("code").GetString());
         Assert.True(rows[3].GetProperty("success").GetBoolean());
         Assert.Equal((2L, 2L, 2L), await RowsAsync(workspace));
+    }
+
+    private static HttpRequestMessage KeyedBatch(Guid workspace, string key, params (string Phone, string Name)[] leads)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, $"/api/workspaces/{workspace}/leads:batch")
+        {
+            Content = JsonContent.Create(new { leads = leads.Select(l => new { customer_phone = l.Phone, customer_name = l.Name, type = "order" }) }),
+        };
+        request.Headers.Add(Idempotency.KeyHeader, key);
+        return request;
+    }
+
+    private Task<Guid[]> LeadIdsAsync(Guid workspace) =>
+        server.ScalarAsync<Guid[]>("select coalesce(array_agg(id order by id), '{}') from leads.leads where workspace_id = $1", workspace);
+
+    private static Guid[] CreatedIds(JsonElement body) => body.GetProperty("results").EnumerateArray()
+        .Where(r => r.GetProperty("success").GetBoolean()).Select(r => r.GetProperty("lead_id").GetGuid()).Order().ToArray();
+
+    [Fact]
+    public async Task PostBatchKeyed_WhenAMiddleRowRaises_AnswersEachRowsTrueOutcomeStoresExactlyThoseLeadsAndReplaysIt()
+    {
+        var (workspace, owner) = await WorkspaceAsync();
+        using var client = server.Client(owner);
+        var key = Guid.NewGuid().ToString();
+        // PostgreSQL text cannot hold a NUL byte: the row's statement raises 22021 inside the request's transaction.
+        (string, string)[] rows = [("+1234567890", "A"), ("+1234567891", "B\u0000"), ("+1234567892", "C")];
+
+        var response = await client.SendAsync(KeyedBatch(workspace, key, rows));
+
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, text);
+        var body = JsonDocument.Parse(text).RootElement;
+        var results = body.GetProperty("results").EnumerateArray().ToList();
+        Assert.True(results[0].GetProperty("success").GetBoolean(), text);
+        Assert.False(results[1].GetProperty("success").GetBoolean(), text);
+        Assert.Equal("invalid_input", results[1].GetProperty("code").GetString());
+        Assert.True(results[2].GetProperty("success").GetBoolean(), text);
+        Assert.Equal((2, 1), (body.GetProperty("created").GetInt32(), body.GetProperty("failed").GetInt32()));
+        Assert.Equal(CreatedIds(body), await LeadIdsAsync(workspace));
+        Assert.Equal((2L, 2L, 2L), await RowsAsync(workspace));
+
+        var replay = await client.SendAsync(KeyedBatch(workspace, key, rows));
+
+        Assert.Equal(HttpStatusCode.OK, replay.StatusCode);
+        Assert.Equal("true", replay.Headers.GetValues(Idempotency.ReplayedHeader).Single());
+        Assert.Equal(text, await replay.Content.ReadAsStringAsync());
+        Assert.Equal((2L, 2L, 2L), await RowsAsync(workspace));
+    }
+
+    [Fact]
+    public async Task PostBatchKeyed_WhenARowIsADeadlockVictim_RetriesThatRowAndCreatesEveryLead()
+    {
+        var (workspace, owner) = await WorkspaceAsync();
+        using var client = server.Client(owner);
+        (string Phone, string Name)[] rows = [("+1234567890", "A"), ("+1234567891", "B"), ("+1234567892", "C")];
+
+        // The test holds row 1's customer lock; once row 1 waits for it, the test asks for row 0's
+        // customer lock, which the batch's transaction holds: a real deadlock, detected by the batch's
+        // backend (the test's own detection waits a minute), so row 1 is the victim.
+        var deadlocksBefore = await DeadlocksAsync();
+        await using var holder = await server.DataSource.OpenConnectionAsync();
+        await using var held = await holder.BeginTransactionAsync();
+        await ExecuteAsync(holder, held, "set local deadlock_timeout = '60s'");
+        await ExecuteAsync(holder, held, "select leads.lock_customer($1, crm.normalize_phone($2))", workspace, rows[1].Phone);
+        var batch = client.SendAsync(KeyedBatch(workspace, Guid.NewGuid().ToString(), rows));
+        var firstWait = await WaitForLeadCallWaitingAsync(notStartedAt: null);
+        var deadlocking = ExecuteAsync(holder, held, "select leads.lock_customer($1, crm.normalize_phone($2))", workspace, rows[0].Phone);
+        // The row's retry, after the deadlock rolled back its savepoint, is a new statement of the same backend.
+        var retried = await WaitForLeadCallWaitingAsync(notStartedAt: firstWait);
+        await server.ScalarAsync<bool>("select pg_terminate_backend($1)", holder.ProcessID);
+        // Ended by the termination (or granted, had the batch given the lock up by failing).
+        await Record.ExceptionAsync(() => deadlocking);
+
+        var response = await batch;
+
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, text);
+        var body = JsonDocument.Parse(text).RootElement;
+        Assert.True(body.GetProperty("created").GetInt32() == 3, text);
+        Assert.Equal(CreatedIds(body), await LeadIdsAsync(workspace));
+        Assert.NotNull(retried);
+        Assert.True(await DeadlocksAfterAsync(deadlocksBefore) > deadlocksBefore, "PostgreSQL counted no deadlock");
+    }
+
+    private Task<long> DeadlocksAsync() =>
+        server.ScalarAsync<long>("select deadlocks from pg_stat_database where datname = current_database()");
+
+    /// <summary>The deadlock count once it passes <paramref name="before"/>, or after five seconds.</summary>
+    private async Task<long> DeadlocksAfterAsync(long before)
+    {
+        var count = await DeadlocksAsync();
+        // A backend reports its counts when idle, so the victim's may come a moment after the answer.
+        for (var i = 0; count <= before && i < 200; i++)
+        {
+            await Task.Delay(25);
+            count = await DeadlocksAsync();
+        }
+        return count;
+    }
+
+    private static async Task ExecuteAsync(Npgsql.NpgsqlConnection connection, Npgsql.NpgsqlTransaction transaction, string sql, params object[] args)
+    {
+        await using var command = new Npgsql.NpgsqlCommand(sql, connection, transaction);
+        foreach (var arg in args)
+        {
+            command.Parameters.Add(new Npgsql.NpgsqlParameter { Value = arg });
+        }
+        await command.ExecuteNonQueryAsync();
+    }
+
+    /// <summary>Waits until a lead call waits for a lock in a statement other than <paramref name="notStartedAt"/>; returns its start.</summary>
+    private async Task<DateTime?> WaitForLeadCallWaitingAsync(DateTime? notStartedAt)
+    {
+        for (var i = 0; i < 600; i++)
+        {
+            var started = await server.ScalarAsync<object>("""
+                select max(query_start) from pg_stat_activity
+                where wait_event_type = 'Lock' and query like '%create_lead_with_conversation%'
+                """);
+            if (started is DateTime at && at != notStartedAt)
+            {
+                return at;
+            }
+            await Task.Delay(25);
+        }
+        // No retry came: the assertions on the answer say what happened instead.
+        return null;
     }
 
     [Fact]

@@ -3,6 +3,7 @@ using Lockstep.Platform.Http;
 using Lockstep.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Logging.Console;
 using Microsoft.Extensions.Options;
 
@@ -107,5 +108,24 @@ public sealed class ServerConsoleLoggingTests(ServerFixture server) : IClassFixt
 
         Assert.Single(providers.OfType<BatchedConsoleLoggerProvider>());
         Assert.Empty(providers.OfType<ConsoleLoggerProvider>());
+    }
+}
+
+public sealed class ServerJsonLoggerTests(ServerFixture server) : IClassFixture<ServerFixture>
+{
+    [Fact]
+    public void JsonFormatter_OfTheServer_WritesAUtcTimestampOnEveryLine()
+    {
+        var json = server.Factory.Services.GetServices<ConsoleFormatter>().Single(f => f.Name == ConsoleFormatterNames.Json);
+        using var line = new StringWriter();
+        var before = DateTimeOffset.UtcNow.AddSeconds(-1);
+
+        json.Write(new LogEntry<string>(LogLevel.Information, "Test", default, "hello", null, (s, _) => s), null, line);
+
+        var entry = System.Text.Json.JsonDocument.Parse(line.ToString()).RootElement;
+        Assert.True(entry.TryGetProperty("Timestamp", out var timestamp), line.ToString());
+        var at = DateTimeOffset.Parse(timestamp.GetString()!, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal(TimeSpan.Zero, at.Offset);
+        Assert.InRange(at, before, DateTimeOffset.UtcNow.AddSeconds(1));
     }
 }

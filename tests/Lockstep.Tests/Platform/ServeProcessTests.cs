@@ -76,6 +76,24 @@ public sealed class ServeProcessTests
         AssertNoSecretIn(output, folder.Path);
     }
 
+    [Fact]
+    public async Task Token_WhenAppsettingsJsonInTheWorkingDirectorySetsTheSecret_SignsWithItAsServeWould()
+    {
+        // serve reads appsettings.json from the working directory (the repository root under ./lockstep); so must token.
+        await using var folder = new ClusterFolder();
+        const string secret = "appsettings-secret-0123456789-abcdefghijklmnop";
+        await File.WriteAllTextAsync(Path.Combine(folder.Path, "appsettings.json"), $$$"""{"Lockstep": {"JwtSecret": "{{{secret}}}"}}""");
+        var user = Guid.NewGuid();
+
+        var (exitCode, output) = await RunAsync(folder.Path, "token", "--user", user.ToString());
+
+        Assert.Equal(0, exitCode);
+        var jwt = new Hs256Jwt(Encoding.UTF8.GetBytes(secret), "authenticated");
+        Assert.True(jwt.TryVerify(output.Trim(), out var verified, out var rejection), $"{rejection}: {output}");
+        Assert.Equal(user, verified!.UserId);
+        Assert.False(File.Exists(Path.Combine(folder.Path, "jwt-secret")), "a development secret was made although one is configured");
+    }
+
     /// <summary>Neither the JWT secret nor any password kept in the data folder appears in <paramref name="output"/>.</summary>
     private static void AssertNoSecretIn(string output, string dataDir)
     {

@@ -130,7 +130,6 @@ public sealed class SessionEndpointTests(ServerFixture server) : IClassFixture<S
         { "/api/clients/{client}/bookings", """{"starts_at": "2031-01-01T10:00:00Z"}""", "field_required", "ends_at" },
         { "/api/clients/{client}/bookings", "[]", "invalid_body", "" },
         { "/api/bookings/{booking}/cancel", """{"reinstate": "yes"}""", "invalid_field", "reinstate" },
-        { "/api/bookings/{booking}/cancel", "{}", "field_required", "reinstate" },
         { "/api/purchases/not-a-uuid/use", "", "invalid_parameter", "purchaseId" },
     };
 
@@ -166,6 +165,39 @@ public sealed class SessionEndpointTests(ServerFixture server) : IClassFixture<S
         await Http.AssertProblemAsync(await server.Client(owner).PostAsync($"/api/clients/{client}/purchases", Http.Json(body)),
             HttpStatusCode.UnprocessableEntity, code);
         Assert.Equal(0L, await server.ScalarAsync<long>("select count(*) from sessions.purchases where client_id = $1", client));
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("{}")]
+    public async Task CancelBooking_WhenTheBodyIsMissingOrEmpty_CancelsWithoutReinstating(string? body)
+    {
+        var (owner, _, client) = await ClientAsync(server);
+        var pack = await PackAsync(server, owner, client, 3);
+        var booking = await BookingAsync(server, owner, client, pack, DateTimeOffset.UtcNow.AddDays(2));
+        var http = server.Client(owner);
+        Assert.Equal(HttpStatusCode.OK, (await http.PostAsync($"/api/bookings/{booking}/complete", null)).StatusCode);
+
+        var cancelled = await JsonAsync(await http.PostAsync($"/api/bookings/{booking}/cancel", body is null ? null : Http.Json(body)), HttpStatusCode.OK);
+
+        Assert.Equal("cancelled", cancelled.GetProperty("booking").GetProperty("status").GetString());
+        Assert.False(cancelled.GetProperty("reinstated").GetBoolean());
+        Assert.Equal(1, await UsedAsync(server, pack));
+    }
+
+    [Theory]
+    [InlineData("?to=2031-01-01T00:00:00Z", "from")]
+    [InlineData("?from=2031-01-01T00:00:00Z", "to")]
+    [InlineData("", "from")]
+    public async Task Calendar_WhenARangeParameterIsMissing_Answers400NamingIt(string query, string parameter)
+    {
+        var (owner, workspace, _) = await ClientAsync(server);
+
+        var response = await server.Client(owner).GetAsync($"/api/workspaces/{workspace}/calendar{query}");
+
+        var problem = await Http.AssertProblemAsync(response, HttpStatusCode.BadRequest, "parameter_required");
+        Assert.Equal(parameter, problem.GetProperty("field").GetString());
+        Assert.Contains($"'{parameter}'", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -15,6 +15,7 @@ public enum TokenRejection
     NotYetValid,
     AudienceInvalid,
     SubjectInvalid,
+    ExpiryMissing,
 }
 
 /// <summary>
@@ -143,6 +144,11 @@ public sealed class Hs256Jwt
                 return false;
             }
             var now = _time.GetUtcNow();
+            if (!claims.TryGetProperty("exp", out _))
+            {
+                rejection = TokenRejection.ExpiryMissing;
+                return false;
+            }
             if (!TryGetTime(claims, "exp", out var exp, required: true))
             {
                 return false;

@@ -91,13 +91,19 @@ public static partial class LockstepCli
 
     private static Command TokenCommand()
     {
-        var user = new Option<Guid>("--user") { Description = "The user's uuid (the token's sub)", Required = true };
+        // Read as text and checked below: the parser's own message for a bad value names the .NET type.
+        var user = new Option<string>("--user") { Description = "The user's uuid (the token's sub)", Required = true };
         var ttl = new Option<string>("--ttl") { Description = "Lifetime: 30m, 1h, 7d, or seconds", DefaultValueFactory = _ => "1h" };
         var role = new Option<string>("--role") { Description = "The role claim", DefaultValueFactory = _ => "authenticated" };
         var token = new Command("token", "Print a signed development token for a user") { user, ttl, role };
         token.SetAction(parse =>
         {
             var configuration = Configuration();
+            if (!Guid.TryParse(parse.GetValue(user), out var userId))
+            {
+                Console.Error.WriteLine("lockstep: --user must be a uuid, such as 6f1c1b8e-8a36-4c1e-9a4e-2f1b0f6b9a11");
+                return 2;
+            }
             if (!TryParseLifetime(parse.GetValue(ttl)!, out var lifetime))
             {
                 Console.Error.WriteLine("lockstep: --ttl must look like 90s, 30m, 1h or 7d");
@@ -105,7 +111,7 @@ public static partial class LockstepCli
             }
             var secret = JwtSecret.Resolve(configuration, JwtSecret.DevelopmentAllowed(configuration, null));
             var jwt = new Hs256Jwt(secret.Key, configuration["Lockstep:JwtAudience"] ?? "authenticated");
-            Console.WriteLine(jwt.Mint(parse.GetValue(user), lifetime, parse.GetValue(role)!));
+            Console.WriteLine(jwt.Mint(userId, lifetime, parse.GetValue(role)!));
             return 0;
         });
         return token;
@@ -132,8 +138,9 @@ public static partial class LockstepCli
     [GeneratedRegex("^([0-9]{1,9})(s|m|h|d)?$")]
     private static partial Regex LifetimePattern();
 
+    // The working directory, as serve's content root: the same appsettings.json for every command.
     private static IConfiguration Configuration() => new ConfigurationBuilder()
-        .SetBasePath(AppContext.BaseDirectory)
+        .SetBasePath(Directory.GetCurrentDirectory())
         .AddJsonFile("appsettings.json", optional: true)
         .AddEnvironmentVariables()
         .Build();

@@ -46,3 +46,14 @@ public static class DatabaseCalls
     /// <summary>Delay before retry <paramref name="attempt"/> (1-based): 50 ms, 200 ms, 450 ms, ...</summary>
     public static TimeSpan Backoff(int attempt) => TimeSpan.FromMilliseconds(50 * attempt * attempt);
 }
+
+/// <summary>
+/// A call ran past <c>Lockstep:Database:CommandTimeoutSeconds</c> and Npgsql cancelled it in the database,
+/// which answered the cancel: the database is up and the connection still open, so this is no lost
+/// connection. Running the call again would only take as long again, and the pool's connections are
+/// sound. Npgsql reports it as an <see cref="NpgsqlException"/> caused by a <see cref="TimeoutException"/>,
+/// the same shape as a full pool or a connect timeout; <see cref="FunctionCaller"/> tells it apart (the
+/// connection it ran on is open) and throws this instead, which no retry rule takes for a lost connection.
+/// </summary>
+public sealed class CommandTimeoutException(NpgsqlException inner)
+    : Exception("The database call ran past the command timeout and was cancelled", inner);

@@ -9,11 +9,14 @@ namespace Lockstep.Platform.Database;
 /// trip, one implicit transaction, so the claims never outlive the call. Inside a keyed request
 /// (<see cref="DatabaseCalls.Transaction"/>) the batch joins that request's transaction instead.
 /// A call the server rolled back (40001, 40P01), or that never reached it, is tried again a bounded
-/// number of times; after a lost connection only when the request is a read.
+/// number of times; after a lost connection only when the request is a read. A call that ran past its
+/// time (<see cref="CommandTimeoutException"/>, or statement_timeout's 57014) is not: it would only take
+/// as long again.
 /// </summary>
 public sealed class FunctionCaller(DatabaseHost database, IConfiguration configuration)
 {
     private const string SetClaims = "select set_config('request.jwt.claims', $1, true)";
+    private const string Savepoint = "lockstep_call";
 
     private readonly int _attempts = Math.Max(1, configuration.GetValue("Lockstep:Database:RetryAttempts", 3));
 
@@ -47,6 +50,42 @@ public sealed class FunctionCaller(DatabaseHost database, IConfiguration configu
         }
     }
 
+    /// <summary>
+    /// Like <see cref="CallAsync"/>, for a call whose failure must undo only itself, such as one row of a
+    /// batch whose rows stand alone. Inside a keyed request's transaction it runs under a savepoint: a
+    /// statement that raises is rolled back to it, so the transaction (and the answer stored with it)
+    /// goes on with the other calls; a deadlock there is retried on this call alone, a bounded number
+    /// of times. A lost connection is not caught: the keyed request runs again as a whole.
+    /// </summary>
+    public async Task<string?> CallIsolatedAsync(VerifiedToken? caller, string sql, IReadOnlyList<object?> args, CancellationToken cancellationToken)
+    {
+        if (DatabaseCalls.Transaction is not { } transaction)
+        {
+            return await CallAsync(caller, sql, args, cancellationToken);
+        }
+        for (var attempt = 1; ; attempt++)
+        {
+            await transaction.SaveAsync(Savepoint, cancellationToken);
+            try
+            {
+                var value = await ExecuteAsync(transaction.Connection!, transaction, caller, sql, args, cancellationToken);
+                await transaction.ReleaseAsync(Savepoint, cancellationToken);
+                return value;
+            }
+            catch (Exception e) when (((e is PostgresException && !DatabaseCalls.IsConnectionLoss(e)) || e is CommandTimeoutException)
+                && !cancellationToken.IsCancellationRequested)
+            {
+                await transaction.RollbackAsync(Savepoint, cancellationToken);
+                await transaction.ReleaseAsync(Savepoint, cancellationToken);
+                if (attempt >= _attempts || e is not PostgresException { SqlState: PostgresErrorCodes.DeadlockDetected })
+                {
+                    throw;
+                }
+            }
+            await Task.Delay(DatabaseCalls.Backoff(attempt), cancellationToken);
+        }
+    }
+
     private static async Task<string?> ExecuteAsync(
         NpgsqlConnection connection, NpgsqlTransaction? transaction, VerifiedToken? caller, string sql, IReadOnlyList<object?> args,
         CancellationToken cancellationToken)
@@ -65,12 +104,21 @@ public sealed class FunctionCaller(DatabaseHost database, IConfiguration configu
         }
         batch.BatchCommands.Add(call);
 
-        await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
-        await reader.NextResultAsync(cancellationToken);
-        if (!await reader.ReadAsync(cancellationToken) || reader.FieldCount == 0 || await reader.IsDBNullAsync(0, cancellationToken))
+        try
         {
-            return null;
+            await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+            await reader.NextResultAsync(cancellationToken);
+            if (!await reader.ReadAsync(cancellationToken) || reader.FieldCount == 0 || await reader.IsDBNullAsync(0, cancellationToken))
+            {
+                return null;
+            }
+            return reader.GetFieldValue<string>(0);
         }
-        return reader.GetFieldValue<string>(0);
+        catch (NpgsqlException e) when (e is not PostgresException && e.InnerException is TimeoutException
+            && connection.State == System.Data.ConnectionState.Open)
+        {
+            // Npgsql cancelled the call at its command timeout and the database answered: no connection was lost.
+            throw new CommandTimeoutException(e);
+        }
     }
 }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Lockstep.Platform.Database;
 using Lockstep.Platform.Rpc;
 using Microsoft.AspNetCore.Diagnostics;
 using Npgsql;
@@ -8,7 +9,8 @@ namespace Lockstep.Platform.Errors;
 
 /// <summary>
 /// Turns exceptions into problem details: request-body errors (malformed JSON, wrong types, missing or
-/// unknown fields, oversized or non-JSON bodies) become 4xx naming the field; database errors go through
+/// unknown fields, oversized or non-JSON bodies) and bad or missing query parameters become 4xx naming
+/// the field; database errors go through
 /// <see cref="Problems.FromPostgres"/>; anything else is a logged 500 with no detail.
 /// </summary>
 public sealed partial class ExceptionProblems(ILogger<ExceptionProblems> logger) : IExceptionHandler
@@ -19,6 +21,7 @@ public sealed partial class ExceptionProblems(ILogger<ExceptionProblems> logger)
         {
             BadHttpRequestException bad => FromBadRequest(bad),
             PostgresException pg => FromDatabase(pg, context),
+            CommandTimeoutException => Problems.DatabaseTimeout(),
             NpgsqlException or TimeoutException => Problems.Problem(503, "database_unavailable", "The database is not available; try again shortly"),
             _ => null,
         };
@@ -33,7 +36,9 @@ public sealed partial class ExceptionProblems(ILogger<ExceptionProblems> logger)
         }
         if (RpcEndpoints.IsRpcPath(context.Request.Path))
         {
-            await PostgrestErrors.Write(context, problem.StatusCode, "PGRST000", problem.ProblemDetails.Detail ?? "");
+            await (problem.StatusCode == StatusCodes.Status413PayloadTooLarge
+                ? PostgrestErrors.WriteBodyTooLarge(context)
+                : PostgrestErrors.Write(context, problem.StatusCode, "PGRST000", problem.ProblemDetails.Detail ?? ""));
             return true;
         }
         await problem.ExecuteAsync(context);
@@ -69,6 +74,18 @@ public sealed partial class ExceptionProblems(ILogger<ExceptionProblems> logger)
         {
             var field = parameter.Groups[1].Value;
             return Problems.Problem(400, "invalid_parameter", $"'{parameter.Groups[2].Value}' is not a valid value for {field}", field);
+        }
+        var missing = MissingParameter().Match(bad.Message);
+        if (missing.Success)
+        {
+            var field = missing.Groups[1].Value;
+            var what = missing.Groups[2].Value switch
+            {
+                "query string" => "query parameter",
+                "route" => "route value",
+                _ => "header",
+            };
+            return Problems.Problem(400, "parameter_required", $"The {what} '{field}' is required", field);
         }
         return Problems.Problem(400, "invalid_body", bad.Message.Contains("no body was provided", StringComparison.Ordinal)
             ? "A JSON body is required"
@@ -113,6 +130,9 @@ public sealed partial class ExceptionProblems(ILogger<ExceptionProblems> logger)
 
     [GeneratedRegex("Failed to bind parameter \"[^ \"]+ ([^\"]+)\" from \"(.*)\"")]
     private static partial Regex UnboundParameter();
+
+    [GeneratedRegex("Required parameter \"[^ \"]+ ([^\"]+)\" was not provided from (query string|route|header)\\.")]
+    private static partial Regex MissingParameter();
 
     [GeneratedRegex("missing required properties including: '([^']+)'")]
     private static partial Regex MissingProperty();

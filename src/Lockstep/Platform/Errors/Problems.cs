@@ -75,6 +75,13 @@ public static class Problems
         }
     }
 
+    /// <summary>
+    /// A call the database cancelled at a time limit (the command timeout, or statement_timeout): 504,
+    /// not 503, since the database is up; nothing of it was kept, and the same call would run as long again.
+    /// </summary>
+    public static ProblemHttpResult DatabaseTimeout() =>
+        Problem(504, "database_timeout", "The database call ran past its time limit and was cancelled; nothing of it was kept");
+
     /// <summary>Maps a database error that escaped a function (a constraint backstop, bad input) to a problem.</summary>
     public static ProblemHttpResult FromPostgres(PostgresException e)
     {
@@ -97,7 +104,7 @@ public static class Problems
             PostgresErrorCodes.InsufficientPrivilege => Problem(403, "forbidden", "Not allowed"),
             PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected
                 => Problem(503, "retry", "The change collided with another one; try again"),
-            PostgresErrorCodes.QueryCanceled => Problem(503, "timeout", "The operation took too long and was rolled back"),
+            PostgresErrorCodes.QueryCanceled => DatabaseTimeout(),
             _ when e.SqlState.StartsWith("22", StringComparison.Ordinal) => Problem(400, "invalid_input", "A value has the wrong format or is out of range"),
             _ when e.SqlState.StartsWith("08", StringComparison.Ordinal) || e.SqlState.StartsWith("57P", StringComparison.Ordinal)
                 => Problem(503, "database_unavailable", "The database is not available; try again shortly"),
@@ -125,6 +132,7 @@ public static class Problems
             TokenRejection.NotYetValid => ("token_not_yet_valid", "The token is not valid yet"),
             TokenRejection.AudienceInvalid => ("token_audience_invalid", "The token is not meant for this server (aud)"),
             TokenRejection.SubjectInvalid => ("token_subject_invalid", "The token's subject (sub) must be a user uuid"),
+            TokenRejection.ExpiryMissing => ("token_exp_missing", "The token has no exp claim; tokens must say when they expire"),
             _ => ("token_malformed", "The bearer token is not a well-formed JWT"),
         };
         context.Response.Headers.WWWAuthenticate = rejection is null ? "Bearer" : $"Bearer error=\"invalid_token\"";

@@ -17,10 +17,20 @@ public readonly record struct Outcome<T>(T? Value, ProblemHttpResult? Problem)
 public static class FunctionResults
 {
     public static async Task<Outcome<T>> CallAsync<T>(
-        this FunctionCaller caller, HttpContext context, string sql, IReadOnlyList<object?> args, JsonTypeInfo<T> result)
+        this FunctionCaller caller, HttpContext context, string sql, IReadOnlyList<object?> args, JsonTypeInfo<T> result) =>
+        Read(await caller.CallAsync(context.Features.Get<VerifiedToken>(), sql, args, context.RequestAborted), sql, result);
+
+    /// <summary>As <see cref="CallAsync{T}"/>, through <see cref="FunctionCaller.CallIsolatedAsync"/>: a failure undoes this call only.</summary>
+    public static async Task<Outcome<T>> CallIsolatedAsync<T>(
+        this FunctionCaller caller, HttpContext context, string sql, IReadOnlyList<object?> args, JsonTypeInfo<T> result) =>
+        Read(await caller.CallIsolatedAsync(context.Features.Get<VerifiedToken>(), sql, args, context.RequestAborted), sql, result);
+
+    private static Outcome<T> Read<T>(string? json, string sql, JsonTypeInfo<T> result)
     {
-        var json = await caller.CallAsync(context.Features.Get<VerifiedToken>(), sql, args, context.RequestAborted)
-            ?? throw new InvalidOperationException($"The function in '{sql}' returned null.");
+        if (json is null)
+        {
+            throw new InvalidOperationException($"The function in '{sql}' returned null.");
+        }
         using var document = JsonDocument.Parse(json);
         var root = document.RootElement;
         if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("success", out var success) && success.ValueKind == JsonValueKind.False)

@@ -36,6 +36,13 @@ public static class PostgrestErrors
         return Write(context, 401, "42501", $"permission denied for function {function}", details: null, hint: null, extra);
     }
 
+    /// <summary>
+    /// 413 for a body over <c>Lockstep:MaxRequestBodyBytes</c>. PostgREST sets no body limit and has no code
+    /// for one (its own codes are PGRST0xx to PGRST3xx), so the code is the one <c>/api</c> answers with.
+    /// </summary>
+    public static Task WriteBodyTooLarge(HttpContext context) =>
+        Write(context, StatusCodes.Status413PayloadTooLarge, "body_too_large", "The request body is larger than this server accepts");
+
     public static Task Write(HttpContext context, PostgresException e, bool authenticated) =>
         Write(context, Status(e.SqlState, authenticated), e.SqlState, e.MessageText, e.Detail, e.Hint);
 

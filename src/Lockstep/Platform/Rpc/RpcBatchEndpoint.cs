@@ -46,7 +46,7 @@ public static class RpcBatchEndpoint
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
-            await PostgrestErrors.Write(context, 413, "PGRST413", "The request body is too large");
+            await PostgrestErrors.WriteBodyTooLarge(context);
             return;
         }
 

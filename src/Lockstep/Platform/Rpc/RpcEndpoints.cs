@@ -42,7 +42,7 @@ public static class RpcEndpoints
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
-            await PostgrestErrors.Write(context, 413, "PGRST413", "The request body is too large");
+            await PostgrestErrors.WriteBodyTooLarge(context);
             return;
         }
         if (string.IsNullOrWhiteSpace(body))
@@ -133,6 +133,14 @@ public static class RpcEndpoints
         catch (PostgresException e)
         {
             await PostgrestErrors.Write(context, e, authenticated: token is not null);
+            return;
+        }
+        catch (CommandTimeoutException)
+        {
+            // Lockstep's own limit, answered as the batch answers its time limit (PostgREST has no such limit).
+            await PostgrestErrors.Write(context, 504, PostgresErrorCodes.QueryCanceled,
+                "The call ran past the database command timeout and was cancelled",
+                hint: "Lockstep:Database:CommandTimeoutSeconds sets the limit");
             return;
         }
         catch (NpgsqlException)

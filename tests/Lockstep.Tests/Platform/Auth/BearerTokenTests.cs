@@ -23,7 +23,7 @@ public sealed class BearerTokenTests(ServerFixture server) : IClassFixture<Serve
         { "expired", "token_expired", "PGRST303" },
         { "not_yet_valid", "token_not_yet_valid", "PGRST303" },
         { "wrong_audience", "token_audience_invalid", "PGRST303" },
-        { "exp_missing", "token_malformed", "PGRST301" },
+        { "exp_missing", "token_exp_missing", "PGRST301" },
         { "sub_not_uuid", "token_subject_invalid", "PGRST301" },
         { "garbage", "token_malformed", "PGRST301" },
         { "basic_scheme", "token_malformed", "PGRST301" },
@@ -112,6 +112,15 @@ public sealed class BearerTokenTests(ServerFixture server) : IClassFixture<Serve
         Assert.Equal(JsonValueKind.String, body.GetProperty("message").ValueKind);
         Assert.True(body.TryGetProperty("details", out var details) && body.TryGetProperty("hint", out var hint), text);
         Assert.Equal(0L, await WorkspacesNamedAsync(name));
+    }
+
+    [Fact]
+    public async Task CreateWorkspace_WhenTheTokenHasNoExp_SaysTheExpClaimIsMissing()
+    {
+        var response = await PostAsync("/api/workspaces", Header("exp_missing"), UniqueName());
+
+        var problem = await Http.AssertProblemAsync(response, HttpStatusCode.Unauthorized, "token_exp_missing");
+        Assert.Equal("The token has no exp claim; tokens must say when they expire", problem.GetProperty("detail").GetString());
     }
 
     [Fact]

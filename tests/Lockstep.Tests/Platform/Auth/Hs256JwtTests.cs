@@ -178,8 +178,15 @@ public sealed class Hs256JwtTests
         Assert.Equal(TokenRejection.SubjectInvalid, Verify(token));
     }
 
+    [Fact]
+    public void TryVerify_WhenExpIsMissing_RejectsForTheMissingExpiry()
+    {
+        var token = Signed("""{"sub":"00000000-0000-0000-0000-000000000001","aud":"authenticated"}""");
+
+        Assert.Equal(TokenRejection.ExpiryMissing, Verify(token));
+    }
+
     [Theory]
-    [InlineData("""{"sub":"00000000-0000-0000-0000-000000000001","aud":"authenticated"}""")]
     [InlineData("""{"aud":"authenticated","exp":"1900000000"}""")]
     [InlineData("""{"aud":"authenticated","exp":-1}""")]
     [InlineData("""{"aud":"authenticated","exp":1e300}""")]

@@ -48,7 +48,7 @@ public sealed class LockstepCliTests
     {
         var user = Guid.NewGuid();
 
-        var (exitCode, output) = await RunAsync("token", "--user", user.ToString(), "--ttl", "30m", "--role", "service_role");
+        var (exitCode, output, _) = await RunAsync("token", "--user", user.ToString(), "--ttl", "30m", "--role", "service_role");
 
         Assert.Equal(0, exitCode);
         var token = output.Trim();
@@ -63,25 +63,36 @@ public sealed class LockstepCliTests
     [Fact]
     public async Task Token_WhenTtlIsMalformed_ExitsWith2AndPrintsNoToken()
     {
-        var (exitCode, output) = await RunAsync("token", "--user", Guid.NewGuid().ToString(), "--ttl", "soon");
+        var (exitCode, output, _) = await RunAsync("token", "--user", Guid.NewGuid().ToString(), "--ttl", "soon");
 
         Assert.Equal(2, exitCode);
         Assert.Equal("", output);
     }
 
-    private static async Task<(int ExitCode, string Output)> RunAsync(params string[] args)
+    [Fact]
+    public async Task Token_WhenUserIsNotAUuid_ExitsWith2WithOneClearLineAndNoToken()
+    {
+        var (exitCode, output, error) = await RunAsync("token", "--user", "bob");
+
+        Assert.Equal(2, exitCode);
+        Assert.Equal("", output);
+        Assert.Equal("lockstep: --user must be a uuid, such as 6f1c1b8e-8a36-4c1e-9a4e-2f1b0f6b9a11" + Environment.NewLine, error);
+    }
+
+    private static async Task<(int ExitCode, string Output, string Error)> RunAsync(params string[] args)
     {
         var previousSecret = Environment.GetEnvironmentVariable("Lockstep__JwtSecret");
         var previousOut = Console.Out;
         var previousError = Console.Error;
         using var output = new StringWriter();
+        using var error = new StringWriter();
         Environment.SetEnvironmentVariable("Lockstep__JwtSecret", Secret);
         Console.SetOut(output);
-        Console.SetError(TextWriter.Null);
+        Console.SetError(error);
         try
         {
             var exitCode = await LockstepCli.RunAsync(args, _ => throw new InvalidOperationException("token must not start a server"));
-            return (exitCode, output.ToString());
+            return (exitCode, output.ToString(), error.ToString());
         }
         finally
         {

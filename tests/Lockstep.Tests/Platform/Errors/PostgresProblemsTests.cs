@@ -99,12 +99,12 @@ public sealed class PostgresProblemsTests(ScratchDatabaseFixture db) : IClassFix
     }
 
     [Fact]
-    public async Task FromPostgres_WhenStatementTimesOut_Returns503()
+    public async Task FromPostgres_WhenStatementTimesOut_Returns504DatabaseTimeout()
     {
         var error = await FailAsync("set local statement_timeout = '10ms'; select pg_sleep(5)");
 
         Assert.Equal(PostgresErrorCodes.QueryCanceled, error.SqlState);
-        AssertProblem(Problems.FromPostgres(error), error, 503, "timeout");
+        AssertProblem(Problems.FromPostgres(error), error, 504, "database_timeout");
     }
 
     [Fact]

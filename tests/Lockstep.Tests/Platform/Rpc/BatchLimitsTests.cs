@@ -143,7 +143,9 @@ public sealed class BatchLimitsTests(BatchLimitsFixture server) : IClassFixture<
         var response = await PostAsync(server.Client(owner), Body(
             ("create_client_with_contact", new { p_workspace_id = workspace, p_client_name = "Ann", p_contact_name = "Ann", p_client_notes = new string('n', 5000) })));
 
-        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.RequestEntityTooLarge, text);
+        Assert.Equal("body_too_large", JsonDocument.Parse(text).RootElement.GetProperty("code").GetString());
         Assert.Equal(0L, await ClientsAsync(workspace));
     }
 }

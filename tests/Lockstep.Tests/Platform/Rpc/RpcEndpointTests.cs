@@ -246,6 +246,18 @@ public sealed class RpcEndpointTests(RpcServerFixture server) : IClassFixture<Rp
     }
 
     [Fact]
+    public async Task CreateWorkspace_WhenTheBodyIsOverTheLimit_Returns413BodyTooLargeAndCreatesNothing()
+    {
+        var owner = Guid.NewGuid();
+        var padding = new string('x', (int)Lockstep.Platform.PlatformModule.DefaultMaxRequestBodyBytes);
+
+        var response = await server.Client(owner).PostAsync("/rest/v1/rpc/create_workspace", Args($$"""{"p_name":"{{padding}}"}"""));
+
+        await AssertPostgrestErrorAsync(response, HttpStatusCode.RequestEntityTooLarge, "body_too_large");
+        Assert.Equal(0L, await server.ScalarAsync<long>("select count(*) from platform.workspaces where created_by = $1", owner));
+    }
+
+    [Fact]
     public async Task CreateWorkspace_WhenBearerTokenIsSignedWithAnotherSecret_Returns401Pgrst301AndRunsNothing()
     {
         var user = Guid.NewGuid();
