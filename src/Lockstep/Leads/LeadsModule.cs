@@ -39,6 +39,7 @@ public sealed record WhatsAppOptions(
     TimeSpan PollInterval,
     int BatchSize,
     TimeSpan SendTimeout,
+    TimeSpan Lease,
     TimeSpan RetryBaseDelay,
     TimeSpan RetryMaxDelay,
     int MaxAttempts)
@@ -46,6 +47,7 @@ public sealed record WhatsAppOptions(
     public static WhatsAppOptions From(IConfiguration configuration)
     {
         var baseUrl = configuration["Lockstep:WhatsApp:ApiBaseUrl"] is { Length: > 0 } url ? url : "https://graph.facebook.com/v21.0";
+        var sendTimeout = TimeSpan.FromMilliseconds(configuration.GetValue("Lockstep:Leads:Outbox:SendTimeoutMs", 15000));
         return new WhatsAppOptions(
             NullIfEmpty(configuration["Lockstep:WhatsApp:AppSecret"]),
             NullIfEmpty(configuration["Lockstep:WhatsApp:VerifyToken"]),
@@ -54,7 +56,10 @@ public sealed record WhatsAppOptions(
             configuration.GetValue("Lockstep:Leads:Outbox:Enabled", true),
             TimeSpan.FromMilliseconds(configuration.GetValue("Lockstep:Leads:Outbox:PollIntervalMs", 1000)),
             configuration.GetValue("Lockstep:Leads:Outbox:BatchSize", 20),
-            TimeSpan.FromMilliseconds(configuration.GetValue("Lockstep:Leads:Outbox:SendTimeoutMs", 15000)),
+            sendTimeout,
+            configuration.GetValue<int?>("Lockstep:Leads:Outbox:LeaseMs") is { } lease
+                ? TimeSpan.FromMilliseconds(lease)
+                : sendTimeout * 4 + TimeSpan.FromSeconds(30),
             TimeSpan.FromMilliseconds(configuration.GetValue("Lockstep:Leads:Outbox:RetryBaseDelayMs", 2000)),
             TimeSpan.FromMilliseconds(configuration.GetValue("Lockstep:Leads:Outbox:RetryMaxDelayMs", 300000)),
             configuration.GetValue("Lockstep:Leads:Outbox:MaxAttempts", 10));

@@ -75,7 +75,7 @@ public sealed class WhatsAppOutboxWorker(DatabaseHost database, WhatsAppOptions 
         {
             claim.Parameters.Add(new NpgsqlParameter { Value = options.BatchSize });
             // The lease outlives the longest send, so a row is never claimed again while its send is in flight.
-            claim.Parameters.Add(new NpgsqlParameter { Value = options.SendTimeout * 4 + TimeSpan.FromSeconds(30) });
+            claim.Parameters.Add(new NpgsqlParameter { Value = options.Lease });
             var json = (string)(await claim.ExecuteScalarAsync(cancellationToken))!;
             claims = JsonSerializer.Deserialize(json, LeadsJson.Default.OutboxClaimArray)!;
         }
