@@ -48,7 +48,7 @@ public sealed record WhatsAppOptions(
     {
         var baseUrl = configuration["Lockstep:WhatsApp:ApiBaseUrl"] is { Length: > 0 } url ? url : "https://graph.facebook.com/v21.0";
         var sendTimeout = TimeSpan.FromMilliseconds(configuration.GetValue("Lockstep:Leads:Outbox:SendTimeoutMs", 15000));
-        return new WhatsAppOptions(
+        var options = new WhatsAppOptions(
             NullIfEmpty(configuration["Lockstep:WhatsApp:AppSecret"]),
             NullIfEmpty(configuration["Lockstep:WhatsApp:VerifyToken"]),
             new Uri(baseUrl.TrimEnd('/') + "/"),
@@ -57,12 +57,18 @@ public sealed record WhatsAppOptions(
             TimeSpan.FromMilliseconds(configuration.GetValue("Lockstep:Leads:Outbox:PollIntervalMs", 1000)),
             configuration.GetValue("Lockstep:Leads:Outbox:BatchSize", 20),
             sendTimeout,
-            configuration.GetValue<int?>("Lockstep:Leads:Outbox:LeaseMs") is { } lease
-                ? TimeSpan.FromMilliseconds(lease)
-                : sendTimeout * 4 + TimeSpan.FromSeconds(30),
+            configuration.GetValue<int?>("Lockstep:Leads:Outbox:LeaseMs") is { } lease ? TimeSpan.FromMilliseconds(lease) : sendTimeout * 4,
             TimeSpan.FromMilliseconds(configuration.GetValue("Lockstep:Leads:Outbox:RetryBaseDelayMs", 2000)),
             TimeSpan.FromMilliseconds(configuration.GetValue("Lockstep:Leads:Outbox:RetryMaxDelayMs", 300000)),
             configuration.GetValue("Lockstep:Leads:Outbox:MaxAttempts", 10));
+        // A row's lease, renewed as its send begins, must cover the send and the recording of it; a
+        // shorter one would let another instance send the message again while this one waits for the API.
+        if (options.Lease < options.SendTimeout * 2)
+        {
+            throw new InvalidOperationException(
+                "Lockstep:Leads:Outbox:LeaseMs must be at least twice Lockstep:Leads:Outbox:SendTimeoutMs: a message's lease covers its send and the recording of it");
+        }
+        return options;
     }
 
     private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;

@@ -8,8 +8,12 @@ using Npgsql;
 namespace Lockstep.Leads;
 
 /// <summary>
-/// Sends queued WhatsApp messages through the Cloud API. Rows are claimed with FOR UPDATE SKIP LOCKED
-/// and a lease longer than one send, so several server instances never send one message twice.
+/// Sends queued WhatsApp messages through the Cloud API. A batch of due rows is claimed with FOR UPDATE
+/// SKIP LOCKED, each row under its own lease token, and sent row by row; right before each send the row's
+/// lease is renewed for Lockstep:Leads:Outbox:LeaseMs (at least twice the send timeout), so the lease covers
+/// one send and its recording, never a whole batch. A row another instance claimed meanwhile (its lease ran
+/// out while the rows before it were sent) is skipped, and every step names the token, so a worker that
+/// lost a row never records over its new holder and several server instances never send one message twice.
 /// 5xx, 408, 429, timeouts and network errors are retried with exponential backoff up to MaxAttempts;
 /// any other 4xx gives up at once and marks the message failed with the API's reason.
 /// The access token goes into the Authorization header only; it is never logged, nor stored in a failure reason.
@@ -74,7 +78,6 @@ public sealed class WhatsAppOutboxWorker(DatabaseHost database, WhatsAppOptions 
         await using (var claim = dataSource.CreateCommand("select leads.claim_outbox($1, $2)::text"))
         {
             claim.Parameters.Add(new NpgsqlParameter { Value = options.BatchSize });
-            // The lease outlives the longest send, so a row is never claimed again while its send is in flight.
             claim.Parameters.Add(new NpgsqlParameter { Value = options.Lease });
             var json = (string)(await claim.ExecuteScalarAsync(cancellationToken))!;
             claims = JsonSerializer.Deserialize(json, LeadsJson.Default.OutboxClaimArray)!;
@@ -96,9 +99,10 @@ public sealed class WhatsAppOutboxWorker(DatabaseHost database, WhatsAppOptions 
                 var released = 0;
                 foreach (var rest in claims.Skip(i))
                 {
-                    await using var release = dataSource.CreateCommand("select leads.release_outbox($1, $2)");
+                    await using var release = dataSource.CreateCommand("select leads.release_outbox($1, $2, $3)");
                     release.Parameters.Add(new NpgsqlParameter { Value = rest.WorkspaceId });
                     release.Parameters.Add(new NpgsqlParameter { Value = rest.OutboxId });
+                    release.Parameters.Add(new NpgsqlParameter { Value = rest.LeaseToken });
                     released += await release.ExecuteScalarAsync(CancellationToken.None) is true ? 1 : 0;
                 }
                 logger.LogInformation("Stopping: released {Released} claimed WhatsApp message(s) not tried yet", released);
@@ -108,8 +112,14 @@ public sealed class WhatsAppOutboxWorker(DatabaseHost database, WhatsAppOptions 
         }
     }
 
-    private async Task DeliverAsync(NpgsqlDataSource dataSource, OutboxClaim item, CancellationToken cancellationToken)
+    private async Task DeliverAsync(NpgsqlDataSource dataSource, OutboxClaim claim, CancellationToken cancellationToken)
     {
+        if (await BeginAsync(dataSource, claim, cancellationToken) is not { } attempts)
+        {
+            logger.LogInformation("WhatsApp message {MessageId} was claimed by another worker before its turn came; skipped", claim.MessageId);
+            return;
+        }
+        var item = claim with { Attempts = attempts };
         if (item.PhoneNumberId is null || item.AccessToken is null)
         {
             await FailAsync(dataSource, item, "whatsapp_not_connected: the workspace has no WhatsApp connection", retry: false, cancellationToken);
@@ -152,17 +162,37 @@ public sealed class WhatsAppOutboxWorker(DatabaseHost database, WhatsAppOptions 
                     await FailAsync(dataSource, item, $"{status}: the Cloud API answered without a message id", retry: false, cancellationToken);
                     return;
                 }
-                await using var complete = dataSource.CreateCommand("select leads.complete_outbox($1, $2, $3)");
+                await using var complete = dataSource.CreateCommand("select leads.complete_outbox($1, $2, $3, $4)");
                 complete.Parameters.Add(new NpgsqlParameter { Value = item.WorkspaceId });
                 complete.Parameters.Add(new NpgsqlParameter { Value = item.OutboxId });
+                complete.Parameters.Add(new NpgsqlParameter { Value = item.LeaseToken });
                 complete.Parameters.Add(new NpgsqlParameter { Value = waId });
-                await complete.ExecuteScalarAsync(cancellationToken);
-                logger.LogInformation("WhatsApp message {MessageId} sent as {WaMessageId}", item.MessageId, waId);
+                if (await complete.ExecuteScalarAsync(cancellationToken) is true)
+                {
+                    logger.LogInformation("WhatsApp message {MessageId} sent as {WaMessageId}", item.MessageId, waId);
+                }
+                else
+                {
+                    logger.LogWarning("WhatsApp message {MessageId} was sent as {WaMessageId} after another worker had claimed it: it may reach the customer twice",
+                        item.MessageId, waId);
+                }
                 return;
             }
             var retry = status >= 500 || response.StatusCode is HttpStatusCode.RequestTimeout or HttpStatusCode.TooManyRequests;
             await FailAsync(dataSource, item, $"{status}: {ErrorReason(text) ?? response.ReasonPhrase}", retry, cancellationToken);
         }
+    }
+
+    /// <summary>Renews the row's lease for one send and counts the attempt; null when another worker holds the row now.</summary>
+    private async Task<int?> BeginAsync(NpgsqlDataSource dataSource, OutboxClaim item, CancellationToken cancellationToken)
+    {
+        await using var begin = dataSource.CreateCommand("select leads.begin_outbox_attempt($1, $2, $3, $4)::text");
+        begin.Parameters.Add(new NpgsqlParameter { Value = item.WorkspaceId });
+        begin.Parameters.Add(new NpgsqlParameter { Value = item.OutboxId });
+        begin.Parameters.Add(new NpgsqlParameter { Value = item.LeaseToken });
+        begin.Parameters.Add(new NpgsqlParameter { Value = options.Lease });
+        using var begun = JsonDocument.Parse((string)(await begin.ExecuteScalarAsync(cancellationToken))!);
+        return begun.RootElement.GetProperty("started").GetBoolean() ? begun.RootElement.GetProperty("attempts").GetInt32() : null;
     }
 
     private async Task FailAsync(NpgsqlDataSource dataSource, OutboxClaim item, string reason, bool retry, CancellationToken cancellationToken)
@@ -183,9 +213,10 @@ public sealed class WhatsAppOutboxWorker(DatabaseHost database, WhatsAppOptions 
         {
             reason = $"gave up after {item.Attempts} attempts; last: {reason}";
         }
-        await using var fail = dataSource.CreateCommand("select leads.fail_outbox($1, $2, $3, $4)");
+        await using var fail = dataSource.CreateCommand("select leads.fail_outbox($1, $2, $3, $4, $5)");
         fail.Parameters.Add(new NpgsqlParameter { Value = item.WorkspaceId });
         fail.Parameters.Add(new NpgsqlParameter { Value = item.OutboxId });
+        fail.Parameters.Add(new NpgsqlParameter { Value = item.LeaseToken });
         fail.Parameters.Add(new NpgsqlParameter { Value = reason });
         fail.Parameters.Add(new NpgsqlParameter { Value = retryAfter.HasValue ? retryAfter.Value : DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Interval });
         await fail.ExecuteScalarAsync(cancellationToken);
@@ -234,7 +265,7 @@ public sealed class WhatsAppOutboxWorker(DatabaseHost database, WhatsAppOptions 
     }
 }
 
-public sealed record OutboxClaim(Guid WorkspaceId, Guid OutboxId, Guid MessageId, int Attempts, string Recipient, string Body,
+public sealed record OutboxClaim(Guid WorkspaceId, Guid OutboxId, Guid LeaseToken, Guid MessageId, int Attempts, string Recipient, string Body,
     string? PhoneNumberId, string? AccessToken);
 
 public sealed record CloudTextMessage(string MessagingProduct, string To, string Type, CloudText Text);
