@@ -138,8 +138,22 @@ public class LeadsServerFixture : DatabaseFixture
             },
         });
 
-    public static string StatusPayload(string phoneNumberId, string waMessageId, string status) =>
-        JsonSerializer.Serialize(new
+    /// <summary>A status update as Meta sends it; it echoes the send's <c>biz_opaque_callback_data</c> when the send had one.</summary>
+    public static string StatusPayload(string phoneNumberId, string waMessageId, string status, string? callbackData = null)
+    {
+        var update = new System.Text.Json.Nodes.JsonObject
+        {
+            ["id"] = waMessageId,
+            ["status"] = status,
+            ["timestamp"] = "1731000001",
+            ["recipient_id"] = "15551234567",
+            ["errors"] = new System.Text.Json.Nodes.JsonArray(new System.Text.Json.Nodes.JsonObject { ["code"] = 131026, ["title"] = "Message undeliverable" }),
+        };
+        if (callbackData is not null)
+        {
+            update["biz_opaque_callback_data"] = callbackData;
+        }
+        return JsonSerializer.Serialize(new
         {
             @object = "whatsapp_business_account",
             entry = new[]
@@ -156,20 +170,14 @@ public class LeadsServerFixture : DatabaseFixture
                             {
                                 messaging_product = "whatsapp",
                                 metadata = new { display_phone_number = "15550000000", phone_number_id = phoneNumberId },
-                                statuses = new[]
-                                {
-                                    new
-                                    {
-                                        id = waMessageId, status, timestamp = "1731000001", recipient_id = "15551234567",
-                                        errors = new[] { new { code = 131026, title = "Message undeliverable" } },
-                                    },
-                                },
+                                statuses = new[] { update },
                             },
                         },
                     },
                 },
             },
         });
+    }
 
     /// <summary>Polls until <paramref name="done"/> holds, or 15 s have passed.</summary>
     public static async Task EventuallyAsync(Func<bool> done)

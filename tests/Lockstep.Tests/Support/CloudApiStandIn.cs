@@ -17,7 +17,8 @@ namespace Lockstep.Tests.Support;
 /// </summary>
 public sealed class CloudApiStandIn : IAsyncDisposable
 {
-    public sealed record Reply(int Status, string Body = "{}", TimeSpan? Hang = null);
+    /// <summary>A scripted answer; <paramref name="Arrived"/> runs once the request is recorded, before it is answered.</summary>
+    public sealed record Reply(int Status, string Body = "{}", TimeSpan? Hang = null, Action? Arrived = null);
 
     public sealed record Received(string PhoneNumberId, string? Authorization, JsonElement Body, int AnsweredStatus, string AnsweredBody)
     {
@@ -95,6 +96,7 @@ public sealed class CloudApiStandIn : IAsyncDisposable
                 ? next
                 : new Reply(200, Accepted($"wamid.{Guid.NewGuid():N}"), _delays.TryGetValue(phoneNumberId, out var delay) ? delay : null);
             _received.Enqueue(new Received(phoneNumberId, context.Request.Headers.Authorization.ToString(), body, reply.Status, reply.Body));
+            reply.Arrived?.Invoke();
             await AnswerAsync(context, reply);
         });
         _app.MapGet("/{phoneNumberId}", async (string phoneNumberId, HttpContext context) =>
