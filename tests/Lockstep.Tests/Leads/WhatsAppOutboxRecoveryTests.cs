@@ -37,7 +37,8 @@ public sealed class WhatsAppOutboxRecoveryTests(OutboxWorkersFixture server) : I
             await Task.Delay(50);
         }
 
-        Assert.Equal(1L, await fault.FiredAsync());
+        // Two recordings reached the trigger: the first, whose connection it killed, and the one that committed.
+        Assert.Equal(2L, await fault.ReachedAsync());
         var received = Assert.Single(server.CloudApi.ReceivedFor(phoneNumberId));
         Assert.Equal($"sent {received.AnsweredId} false false", await server.ScalarAsync<string>(MessageState, workspace, message));
     }
@@ -105,8 +106,8 @@ public sealed class WhatsAppOutboxRecoveryTests(OutboxWorkersFixture server) : I
 
     private sealed class ConnectionKill(NpgsqlDataSource dataSource, string name) : IAsyncDisposable
     {
-        /// <summary>How many times the trigger's condition was met (the sequence's last value).</summary>
-        public async Task<long> FiredAsync()
+        /// <summary>How many statements marking the row done reached the trigger (the first of them was killed).</summary>
+        public async Task<long> ReachedAsync()
         {
             await using var command = dataSource.CreateCommand($"select case when is_called then last_value else 0 end from fault.{name}");
             return (long)(await command.ExecuteScalarAsync())!;
