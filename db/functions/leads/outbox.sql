@@ -1,5 +1,6 @@
 /*
- * The outbox worker's steps. A claim leases a batch of due rows and gives each row a fresh lease token;
+ * The outbox worker's steps (recording a send, and the status updates that came first: statuses.sql). A
+ * claim leases a batch of due rows and gives each row a fresh lease token;
  * right before each send the worker renews that row's lease (begin_outbox_attempt), because the rows of a
  * batch are sent one after another and the batch can take longer than any lease. Every later step names
  * the token: once another worker has claimed the row (the lease ran out), the old holder's begin,
@@ -45,10 +46,14 @@ $$;
 grant execute on function leads.claim_outbox(integer, interval) to lockstep_api;
 
 /*
- * leads.begin_outbox_attempt(p_workspace_id, p_outbox_id, p_lease_token, p_lease) → {started, attempts}:
- * server only. Called right before a send: while the token still holds the row (nobody claimed it since),
- * the lease is renewed for p_lease from now and the attempt is counted; the worker sends only on
- * started: true. A token that was taken over gets {started: false} and changes nothing.
+ * leads.begin_outbox_attempt(p_workspace_id, p_outbox_id, p_lease_token, p_lease) → {started, attempts}
+ * or {started: false, recorded}: server only. Called right before a send: while the token still holds the
+ * row (nobody claimed it since), the lease is renewed for p_lease from now and the attempt is counted; the
+ * worker sends only on started: true. A token that was taken over gets {started: false} and changes
+ * nothing. After an earlier attempt, a status update of Meta's that carries the message id as its
+ * biz_opaque_callback_data means that attempt was accepted and never recorded (the server died between the
+ * Cloud API's 200 and the commit): the send is recorded with that wamid, {started: false, recorded: wamid},
+ * instead of being sent again.
  */
 create or replace function leads.begin_outbox_attempt(p_workspace_id uuid, p_outbox_id uuid, p_lease_token uuid, p_lease interval)
 returns jsonb
@@ -57,14 +62,31 @@ security definer
 set search_path = ''
 as $$
 declare
+  v_message_id uuid;
   v_attempts integer;
+  v_wa_id text;
 begin
-  update leads.outbox o set claimed_until = now() + p_lease, attempts = o.attempts + 1
+  select o.message_id, o.attempts into v_message_id, v_attempts
+  from leads.outbox o
   where o.workspace_id = p_workspace_id and o.id = p_outbox_id and o.lease_token = p_lease_token and o.done_at is null
-  returning o.attempts into v_attempts;
-  if v_attempts is null then
+  for update;
+  if v_message_id is null then
     return jsonb_build_object('started', false);
   end if;
+  if v_attempts > 0 then
+    select p.wa_message_id into v_wa_id
+    from leads.pending_statuses p
+    where p.workspace_id = p_workspace_id and p.callback_data = v_message_id::text
+    order by p.received_at
+    limit 1;
+    if v_wa_id is not null then
+      perform leads.record_outbox_send(p_workspace_id, p_outbox_id, v_wa_id);
+      return jsonb_build_object('started', false, 'recorded', v_wa_id);
+    end if;
+  end if;
+  update leads.outbox o set claimed_until = now() + p_lease, attempts = o.attempts + 1
+  where o.workspace_id = p_workspace_id and o.id = p_outbox_id
+  returning o.attempts into v_attempts;
   return jsonb_build_object('started', true, 'attempts', v_attempts);
 end;
 $$;
@@ -73,9 +95,10 @@ grant execute on function leads.begin_outbox_attempt(uuid, uuid, uuid, interval)
 
 /*
  * leads.complete_outbox(p_workspace_id, p_outbox_id, p_lease_token, p_wa_message_id) → boolean: server
- * only. The Cloud API accepted the message: the outbox row is done and the message is sent with its
- * WhatsApp id. True also when this token already completed the row with this id (a retried completion
- * whose first try committed unseen); false when the token no longer holds the row, and nothing changes.
+ * only. The Cloud API accepted the message: the outbox row is done, the message is sent with its WhatsApp
+ * id, and status updates that arrived for that id before this commit are applied (leads.record_outbox_send).
+ * True also when this token already completed the row with this id (a retried completion whose first try
+ * committed unseen); false when the token no longer holds the row, and nothing changes.
  */
 create or replace function leads.complete_outbox(p_workspace_id uuid, p_outbox_id uuid, p_lease_token uuid, p_wa_message_id text)
 returns boolean
@@ -83,14 +106,12 @@ language plpgsql
 security definer
 set search_path = ''
 as $$
-declare
-  v_message_id uuid;
 begin
-  -- last_error stays: the history of a retried send is worth keeping.
-  update leads.outbox o set done_at = now(), claimed_until = null
+  perform 1
+  from leads.outbox o
   where o.workspace_id = p_workspace_id and o.id = p_outbox_id and o.lease_token = p_lease_token and o.done_at is null
-  returning o.message_id into v_message_id;
-  if v_message_id is null then
+  for update;
+  if not found then
     return exists (
       select 1
       from leads.outbox o
@@ -98,10 +119,7 @@ begin
       where o.workspace_id = p_workspace_id and o.id = p_outbox_id and o.lease_token = p_lease_token
         and o.done_at is not null and m.wa_message_id = p_wa_message_id);
   end if;
-  update leads.messages m
-  set wa_message_id = p_wa_message_id, sent_at = now(), updated_at = now(),
-      status = case when leads.delivery_rank(m.status) < 1 then 'sent' else m.status end
-  where m.workspace_id = p_workspace_id and m.id = v_message_id;
+  perform leads.record_outbox_send(p_workspace_id, p_outbox_id, p_wa_message_id);
   return true;
 end;
 $$;

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
@@ -14,6 +15,10 @@ namespace Lockstep.Leads;
 /// one send and its recording, never a whole batch. A row another instance claimed meanwhile (its lease ran
 /// out while the rows before it were sent) is skipped, and every step names the token, so a worker that
 /// lost a row never records over its new holder and several server instances never send one message twice.
+/// The Cloud API has no idempotency key, so what stands between its 200 and the commit that records it is
+/// guarded twice: a failed recording is retried, with backoff, while the lease lasts; and each send carries
+/// the message id as biz_opaque_callback_data, which Meta echoes in its status updates, so a later attempt
+/// finds a send that was accepted but never recorded (the server died in between) and records it instead.
 /// 5xx, 408, 429, timeouts and network errors are retried with exponential backoff up to MaxAttempts;
 /// any other 4xx gives up at once and marks the message failed with the API's reason.
 /// The access token goes into the Authorization header only; it is never logged, nor stored in a failure reason.
@@ -114,7 +119,16 @@ public sealed class WhatsAppOutboxWorker(DatabaseHost database, WhatsAppOptions 
 
     private async Task DeliverAsync(NpgsqlDataSource dataSource, OutboxClaim claim, CancellationToken cancellationToken)
     {
-        if (await BeginAsync(dataSource, claim, cancellationToken) is not { } attempts)
+        // The lease begins in the database after this instant, so a deadline counted from here ends before it does.
+        var leaseStarted = Stopwatch.GetTimestamp();
+        var begun = await BeginAsync(dataSource, claim, cancellationToken);
+        if (begun.Recorded is { } recorded)
+        {
+            logger.LogInformation("WhatsApp message {MessageId} was accepted as {WaMessageId} by an attempt that was never recorded (Meta's status update says so): recorded, not sent again",
+                claim.MessageId, recorded);
+            return;
+        }
+        if (begun.Attempts is not { } attempts)
         {
             logger.LogInformation("WhatsApp message {MessageId} was claimed by another worker before its turn came; skipped", claim.MessageId);
             return;
@@ -129,7 +143,7 @@ public sealed class WhatsAppOutboxWorker(DatabaseHost database, WhatsAppOptions 
         using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(options.ApiBaseUrl, $"{Uri.EscapeDataString(item.PhoneNumberId)}/messages"))
         {
             Content = JsonContent.Create(
-                new CloudTextMessage("whatsapp", item.Recipient.TrimStart('+'), "text", new CloudText(item.Body)),
+                new CloudTextMessage("whatsapp", item.Recipient.TrimStart('+'), "text", new CloudText(item.Body), item.MessageId.ToString()),
                 LeadsJson.Default.CloudTextMessage),
         };
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", item.AccessToken);
@@ -162,12 +176,35 @@ public sealed class WhatsAppOutboxWorker(DatabaseHost database, WhatsAppOptions 
                     await FailAsync(dataSource, item, $"{status}: the Cloud API answered without a message id", retry: false, cancellationToken);
                     return;
                 }
+                await CompleteAsync(dataSource, item, waId, leaseStarted);
+                return;
+            }
+            var retry = status >= 500 || response.StatusCode is HttpStatusCode.RequestTimeout or HttpStatusCode.TooManyRequests;
+            await FailAsync(dataSource, item, $"{status}: {ErrorReason(text) ?? response.ReasonPhrase}", retry, cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// Records the accepted send, retrying a failed recording with backoff for as long as the row's lease
+    /// lasts: given up, the row would be claimed and sent again once the lease ends, so a database error or a
+    /// dropped connection here must not end the attempt. A try whose commit went through unseen makes the
+    /// next try return true. Past the lease, another worker may hold the row, and only its send counts.
+    /// </summary>
+    private async Task CompleteAsync(NpgsqlDataSource dataSource, OutboxClaim item, string waId, long leaseStarted)
+    {
+        var deadline = options.Lease * 0.9;
+        var backoff = TimeSpan.FromMilliseconds(100);
+        for (var tries = 1; ; tries++)
+        {
+            try
+            {
+                using var timeout = new CancellationTokenSource(Remaining());
                 await using var complete = dataSource.CreateCommand("select leads.complete_outbox($1, $2, $3, $4)");
                 complete.Parameters.Add(new NpgsqlParameter { Value = item.WorkspaceId });
                 complete.Parameters.Add(new NpgsqlParameter { Value = item.OutboxId });
                 complete.Parameters.Add(new NpgsqlParameter { Value = item.LeaseToken });
                 complete.Parameters.Add(new NpgsqlParameter { Value = waId });
-                if (await complete.ExecuteScalarAsync(cancellationToken) is true)
+                if (await complete.ExecuteScalarAsync(timeout.Token) is true)
                 {
                     logger.LogInformation("WhatsApp message {MessageId} sent as {WaMessageId}", item.MessageId, waId);
                 }
@@ -178,13 +215,33 @@ public sealed class WhatsAppOutboxWorker(DatabaseHost database, WhatsAppOptions 
                 }
                 return;
             }
-            var retry = status >= 500 || response.StatusCode is HttpStatusCode.RequestTimeout or HttpStatusCode.TooManyRequests;
-            await FailAsync(dataSource, item, $"{status}: {ErrorReason(text) ?? response.ReasonPhrase}", retry, cancellationToken);
+            catch (Exception e) when (e is NpgsqlException or OperationCanceledException)
+            {
+                if (Remaining() <= backoff)
+                {
+                    logger.LogError(e, "WhatsApp message {MessageId} was accepted as {WaMessageId} but could not be recorded in {Tries} tries; once its lease ends it is sent again, unless Meta's status update for it is stored first",
+                        item.MessageId, waId, tries);
+                    return;
+                }
+                logger.LogWarning(e, "WhatsApp message {MessageId} was accepted as {WaMessageId}; recording it failed (try {Tries}), trying again in {Backoff} ms",
+                    item.MessageId, waId, tries, backoff.TotalMilliseconds);
+                await Task.Delay(backoff);
+                backoff = backoff * 2 < TimeSpan.FromSeconds(2) ? backoff * 2 : TimeSpan.FromSeconds(2);
+            }
+        }
+
+        TimeSpan Remaining()
+        {
+            var left = deadline - Stopwatch.GetElapsedTime(leaseStarted);
+            return left > TimeSpan.Zero ? left : TimeSpan.Zero;
         }
     }
 
-    /// <summary>Renews the row's lease for one send and counts the attempt; null when another worker holds the row now.</summary>
-    private async Task<int?> BeginAsync(NpgsqlDataSource dataSource, OutboxClaim item, CancellationToken cancellationToken)
+    /// <summary>
+    /// Renews the row's lease for one send and counts the attempt (Attempts); neither when another worker
+    /// holds the row now, or when the row turned out to be sent already (Recorded, its wamid).
+    /// </summary>
+    private async Task<(int? Attempts, string? Recorded)> BeginAsync(NpgsqlDataSource dataSource, OutboxClaim item, CancellationToken cancellationToken)
     {
         await using var begin = dataSource.CreateCommand("select leads.begin_outbox_attempt($1, $2, $3, $4)::text");
         begin.Parameters.Add(new NpgsqlParameter { Value = item.WorkspaceId });
@@ -192,7 +249,10 @@ public sealed class WhatsAppOutboxWorker(DatabaseHost database, WhatsAppOptions 
         begin.Parameters.Add(new NpgsqlParameter { Value = item.LeaseToken });
         begin.Parameters.Add(new NpgsqlParameter { Value = options.Lease });
         using var begun = JsonDocument.Parse((string)(await begin.ExecuteScalarAsync(cancellationToken))!);
-        return begun.RootElement.GetProperty("started").GetBoolean() ? begun.RootElement.GetProperty("attempts").GetInt32() : null;
+        var root = begun.RootElement;
+        return root.GetProperty("started").GetBoolean()
+            ? (root.GetProperty("attempts").GetInt32(), null)
+            : (null, root.TryGetProperty("recorded", out var recorded) ? recorded.GetString() : null);
     }
 
     private async Task FailAsync(NpgsqlDataSource dataSource, OutboxClaim item, string reason, bool retry, CancellationToken cancellationToken)
@@ -268,6 +328,7 @@ public sealed class WhatsAppOutboxWorker(DatabaseHost database, WhatsAppOptions 
 public sealed record OutboxClaim(Guid WorkspaceId, Guid OutboxId, Guid LeaseToken, Guid MessageId, int Attempts, string Recipient, string Body,
     string? PhoneNumberId, string? AccessToken);
 
-public sealed record CloudTextMessage(string MessagingProduct, string To, string Type, CloudText Text);
+/// <summary>A text send; Meta echoes <paramref name="BizOpaqueCallbackData"/> (the message id) in the send's status updates.</summary>
+public sealed record CloudTextMessage(string MessagingProduct, string To, string Type, CloudText Text, string BizOpaqueCallbackData);
 
 public sealed record CloudText(string Body);
