@@ -1,7 +1,17 @@
 /*
- * leads.claim_outbox(p_limit, p_lease) → jsonb array of {workspace_id, outbox_id, message_id, attempts,
- * recipient, body, phone_number_id, access_token}: server only (the worker). Takes due rows with
- * FOR UPDATE SKIP LOCKED and leases them for p_lease, so concurrent workers never take one row twice.
+ * The outbox worker's steps (recording a send, and the status updates that came first: statuses.sql). A
+ * claim leases a batch of due rows and gives each row a fresh lease token;
+ * right before each send the worker renews that row's lease (begin_outbox_attempt), because the rows of a
+ * batch are sent one after another and the batch can take longer than any lease. Every later step names
+ * the token: once another worker has claimed the row (the lease ran out), the old holder's begin,
+ * complete, fail and release change nothing, so it neither sends nor records over the new holder.
+ */
+
+/*
+ * leads.claim_outbox(p_limit, p_lease) → jsonb array of {workspace_id, outbox_id, lease_token, message_id,
+ * attempts, recipient, body, phone_number_id, access_token}: server only (the worker). Takes due rows
+ * with FOR UPDATE SKIP LOCKED and leases them for p_lease under a new token each, so concurrent workers
+ * never take one row twice. attempts counts the sends begun so far.
  */
 create or replace function leads.claim_outbox(p_limit integer, p_lease interval)
 returns jsonb
@@ -19,13 +29,13 @@ as $$
     for update skip locked
   ), claimed as (
     update leads.outbox o
-    set claimed_until = now() + p_lease, attempts = o.attempts + 1
+    set claimed_until = now() + p_lease, lease_token = gen_random_uuid()
     from due
     where o.workspace_id = due.workspace_id and o.id = due.id
     returning o.*
   )
   select coalesce(jsonb_agg(jsonb_build_object(
-           'workspace_id', c.workspace_id, 'outbox_id', c.id, 'message_id', c.message_id,
+           'workspace_id', c.workspace_id, 'outbox_id', c.id, 'lease_token', c.lease_token, 'message_id', c.message_id,
            'attempts', c.attempts, 'recipient', c.recipient, 'body', m.body,
            'phone_number_id', w.phone_number_id, 'access_token', w.access_token)), '[]'::jsonb)
   from claimed c
@@ -36,41 +46,93 @@ $$;
 grant execute on function leads.claim_outbox(integer, interval) to lockstep_api;
 
 /*
- * leads.complete_outbox(p_workspace_id, p_outbox_id, p_wa_message_id) → boolean: server only. The Cloud
- * API accepted the message: the outbox row is done and the message is sent with its WhatsApp id.
+ * leads.begin_outbox_attempt(p_workspace_id, p_outbox_id, p_lease_token, p_lease) → {started, attempts}
+ * or {started: false, recorded}: server only. Called right before a send: while the token still holds the
+ * row (nobody claimed it since), the lease is renewed for p_lease from now and the attempt is counted; the
+ * worker sends only on started: true. A token that was taken over gets {started: false} and changes
+ * nothing. After an earlier attempt, a status update of Meta's that carries the message id as its
+ * biz_opaque_callback_data means that attempt was accepted and never recorded (the server died between the
+ * Cloud API's 200 and the commit): the send is recorded with that wamid, {started: false, recorded: wamid},
+ * instead of being sent again.
  */
-create or replace function leads.complete_outbox(p_workspace_id uuid, p_outbox_id uuid, p_wa_message_id text)
-returns boolean
+create or replace function leads.begin_outbox_attempt(p_workspace_id uuid, p_outbox_id uuid, p_lease_token uuid, p_lease interval)
+returns jsonb
 language plpgsql
 security definer
 set search_path = ''
 as $$
 declare
   v_message_id uuid;
+  v_attempts integer;
+  v_wa_id text;
 begin
-  -- last_error stays: the history of a retried send is worth keeping.
-  update leads.outbox o set done_at = now(), claimed_until = null
-  where o.workspace_id = p_workspace_id and o.id = p_outbox_id and o.done_at is null
-  returning o.message_id into v_message_id;
+  select o.message_id, o.attempts into v_message_id, v_attempts
+  from leads.outbox o
+  where o.workspace_id = p_workspace_id and o.id = p_outbox_id and o.lease_token = p_lease_token and o.done_at is null
+  for update;
   if v_message_id is null then
-    return false;
+    return jsonb_build_object('started', false);
   end if;
-  update leads.messages m
-  set wa_message_id = p_wa_message_id, sent_at = now(), updated_at = now(),
-      status = case when leads.delivery_rank(m.status) < 1 then 'sent' else m.status end
-  where m.workspace_id = p_workspace_id and m.id = v_message_id;
+  if v_attempts > 0 then
+    select p.wa_message_id into v_wa_id
+    from leads.pending_statuses p
+    where p.workspace_id = p_workspace_id and p.callback_data = v_message_id::text
+    order by p.received_at
+    limit 1;
+    if v_wa_id is not null then
+      perform leads.record_outbox_send(p_workspace_id, p_outbox_id, v_wa_id);
+      return jsonb_build_object('started', false, 'recorded', v_wa_id);
+    end if;
+  end if;
+  update leads.outbox o set claimed_until = now() + p_lease, attempts = o.attempts + 1
+  where o.workspace_id = p_workspace_id and o.id = p_outbox_id
+  returning o.attempts into v_attempts;
+  return jsonb_build_object('started', true, 'attempts', v_attempts);
+end;
+$$;
+
+grant execute on function leads.begin_outbox_attempt(uuid, uuid, uuid, interval) to lockstep_api;
+
+/*
+ * leads.complete_outbox(p_workspace_id, p_outbox_id, p_lease_token, p_wa_message_id) → boolean: server
+ * only. The Cloud API accepted the message: the outbox row is done, the message is sent with its WhatsApp
+ * id, and status updates that arrived for that id before this commit are applied (leads.record_outbox_send).
+ * True also when this token already completed the row with this id (a retried completion whose first try
+ * committed unseen); false when the token no longer holds the row, and nothing changes.
+ */
+create or replace function leads.complete_outbox(p_workspace_id uuid, p_outbox_id uuid, p_lease_token uuid, p_wa_message_id text)
+returns boolean
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  perform 1
+  from leads.outbox o
+  where o.workspace_id = p_workspace_id and o.id = p_outbox_id and o.lease_token = p_lease_token and o.done_at is null
+  for update;
+  if not found then
+    return exists (
+      select 1
+      from leads.outbox o
+      join leads.messages m on m.workspace_id = o.workspace_id and m.id = o.message_id
+      where o.workspace_id = p_workspace_id and o.id = p_outbox_id and o.lease_token = p_lease_token
+        and o.done_at is not null and m.wa_message_id = p_wa_message_id);
+  end if;
+  perform leads.record_outbox_send(p_workspace_id, p_outbox_id, p_wa_message_id);
   return true;
 end;
 $$;
 
-grant execute on function leads.complete_outbox(uuid, uuid, text) to lockstep_api;
+grant execute on function leads.complete_outbox(uuid, uuid, uuid, text) to lockstep_api;
 
 /*
- * leads.fail_outbox(p_workspace_id, p_outbox_id, p_error, p_retry_after) → boolean: server only. With
- * p_retry_after, the row is released for another attempt after that delay; without, it is given up and
- * the message is marked failed with p_error.
+ * leads.fail_outbox(p_workspace_id, p_outbox_id, p_lease_token, p_error, p_retry_after) → boolean: server
+ * only. With p_retry_after, the row is released for another attempt after that delay; without, it is
+ * given up and the message is marked failed with p_error. False, changing nothing, when the token no
+ * longer holds the row: a stale failure must not release the new holder's lease.
  */
-create or replace function leads.fail_outbox(p_workspace_id uuid, p_outbox_id uuid, p_error text, p_retry_after interval)
+create or replace function leads.fail_outbox(p_workspace_id uuid, p_outbox_id uuid, p_lease_token uuid, p_error text, p_retry_after interval)
 returns boolean
 language plpgsql
 security definer
@@ -82,11 +144,11 @@ begin
   if p_retry_after is not null then
     update leads.outbox o
     set next_attempt_at = now() + p_retry_after, claimed_until = null, last_error = left(p_error, 2000)
-    where o.workspace_id = p_workspace_id and o.id = p_outbox_id and o.done_at is null;
+    where o.workspace_id = p_workspace_id and o.id = p_outbox_id and o.lease_token = p_lease_token and o.done_at is null;
     return found;
   end if;
   update leads.outbox o set done_at = now(), claimed_until = null, last_error = left(p_error, 2000)
-  where o.workspace_id = p_workspace_id and o.id = p_outbox_id and o.done_at is null
+  where o.workspace_id = p_workspace_id and o.id = p_outbox_id and o.lease_token = p_lease_token and o.done_at is null
   returning o.message_id into v_message_id;
   if v_message_id is null then
     return false;
@@ -98,25 +160,29 @@ begin
 end;
 $$;
 
-grant execute on function leads.fail_outbox(uuid, uuid, text, interval) to lockstep_api;
+grant execute on function leads.fail_outbox(uuid, uuid, uuid, text, interval) to lockstep_api;
 
 -- Graceful shutdown: a stopping server gives back the outbox rows it claimed but did not try yet.
 
 /*
- * leads.release_outbox(p_workspace_id, p_outbox_id) → boolean: server only. Gives back a claimed row
- * that was not tried (a stopping worker's rest of a batch): the lease ends now and the attempt taken by
- * the claim is returned. False when the row is done or not found.
+ * leads.release_outbox(p_workspace_id, p_outbox_id, p_lease_token) → boolean: server only. Gives back a
+ * claimed row that was not tried (a stopping worker's rest of a batch): the lease ends now. No attempt
+ * was counted, as none began. False when the row is done, not found, or held under another token.
  */
-create or replace function leads.release_outbox(p_workspace_id uuid, p_outbox_id uuid)
+create or replace function leads.release_outbox(p_workspace_id uuid, p_outbox_id uuid, p_lease_token uuid)
 returns boolean
 language sql
 security definer
 set search_path = ''
 as $$
-  update leads.outbox o
-  set claimed_until = null, attempts = greatest(o.attempts - 1, 0)
-  where o.workspace_id = p_workspace_id and o.id = p_outbox_id and o.done_at is null and o.claimed_until is not null
-  returning true
+  with released as (
+    update leads.outbox o
+    set claimed_until = null
+    where o.workspace_id = p_workspace_id and o.id = p_outbox_id and o.lease_token = p_lease_token
+      and o.done_at is null and o.claimed_until is not null
+    returning 1
+  )
+  select exists (select 1 from released)
 $$;
 
-grant execute on function leads.release_outbox(uuid, uuid) to lockstep_api;
+grant execute on function leads.release_outbox(uuid, uuid, uuid) to lockstep_api;

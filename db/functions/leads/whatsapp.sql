@@ -55,11 +55,12 @@ $$;
 grant execute on function leads.store_whatsapp_connection(uuid, text, text) to lockstep_api;
 
 /*
- * leads.ingest_whatsapp(p_payload jsonb) → {success, stored, duplicates, statuses, skipped, unroutable}:
+ * leads.ingest_whatsapp(p_payload jsonb) → {success, stored, duplicates, statuses, pending, skipped, unroutable}:
  * server only (the signed webhook). Routes each change by metadata.phone_number_id to the workspace that
  * connected it. Per inbound message, under a lock on the customer: a known message id stores nothing;
  * a new customer gets contact + lead + conversation + message; a known one gets the message appended to
- * their open conversation. Status updates move outbound messages forward (sent|delivered|read|failed).
+ * their open conversation. Status updates move outbound messages forward (sent|delivered|read|failed);
+ * one for a wamid no message has yet is kept until the send is recorded (leads.record_whatsapp_status).
  * All in the caller's one transaction. Never refuses: what cannot be routed is counted and reported.
  */
 create or replace function leads.ingest_whatsapp(p_payload jsonb)
@@ -86,6 +87,7 @@ declare
   v_stored integer := 0;
   v_duplicates integer := 0;
   v_statuses integer := 0;
+  v_pending integer := 0;
   v_skipped integer := 0;
   v_unroutable text[] := '{}'::text[];
 begin
@@ -166,30 +168,17 @@ begin
     for v_status in
       select s from jsonb_array_elements(case when jsonb_typeof(v_value -> 'statuses') = 'array' then v_value -> 'statuses' else '[]' end) s
     loop
-      if v_status ->> 'status' not in ('sent', 'delivered', 'read', 'failed') then
-        v_skipped := v_skipped + 1;
-        continue;
-      end if;
-      update leads.messages m
-      set status = v_status ->> 'status',
-          error = case when v_status ->> 'status' = 'failed'
-                    then coalesce(v_status -> 'errors' -> 0 ->> 'title', v_status -> 'errors' -> 0 ->> 'message', 'failed')
-                    else m.error end,
-          sent_at = coalesce(m.sent_at, case when v_status ->> 'status' = 'sent' then now() end),
-          delivered_at = coalesce(m.delivered_at, case when v_status ->> 'status' = 'delivered' then now() end),
-          read_at = coalesce(m.read_at, case when v_status ->> 'status' = 'read' then now() end),
-          failed_at = coalesce(m.failed_at, case when v_status ->> 'status' = 'failed' then now() end),
-          updated_at = now()
-      where m.workspace_id = v_workspace_id and m.wa_message_id = v_status ->> 'id' and m.direction = 'out'
-        and leads.delivery_rank(v_status ->> 'status') > leads.delivery_rank(m.status);
-      if found then
-        v_statuses := v_statuses + 1;
-      end if;
+      case leads.record_whatsapp_status(v_workspace_id, v_status)
+        when 'applied' then v_statuses := v_statuses + 1;
+        when 'pending' then v_pending := v_pending + 1;
+        when 'skipped' then v_skipped := v_skipped + 1;
+        else null;
+      end case;
     end loop;
   end loop;
 
   return jsonb_build_object('success', true, 'stored', v_stored, 'duplicates', v_duplicates,
-    'statuses', v_statuses, 'skipped', v_skipped, 'unroutable', to_jsonb(v_unroutable));
+    'statuses', v_statuses, 'pending', v_pending, 'skipped', v_skipped, 'unroutable', to_jsonb(v_unroutable));
 end;
 $$;
 

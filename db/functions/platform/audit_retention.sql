@@ -32,6 +32,7 @@ as $$
     -- error: the Cloud API's reason for a failed message, which may quote the recipient.
     when 'leads.messages' then array['body', 'error']
     when 'leads.outbox' then array['recipient', 'last_error']
+    when 'leads.pending_statuses' then array['error']
     when 'gifts.wishlists' then array['title']
     when 'gifts.wishlist_items' then array['title', 'notes', 'link']
     when 'gifts.notifications' then array['data']

@@ -39,6 +39,7 @@ public sealed record WhatsAppOptions(
     TimeSpan PollInterval,
     int BatchSize,
     TimeSpan SendTimeout,
+    TimeSpan Lease,
     TimeSpan RetryBaseDelay,
     TimeSpan RetryMaxDelay,
     int MaxAttempts)
@@ -46,7 +47,8 @@ public sealed record WhatsAppOptions(
     public static WhatsAppOptions From(IConfiguration configuration)
     {
         var baseUrl = configuration["Lockstep:WhatsApp:ApiBaseUrl"] is { Length: > 0 } url ? url : "https://graph.facebook.com/v21.0";
-        return new WhatsAppOptions(
+        var sendTimeout = TimeSpan.FromMilliseconds(configuration.GetValue("Lockstep:Leads:Outbox:SendTimeoutMs", 15000));
+        var options = new WhatsAppOptions(
             NullIfEmpty(configuration["Lockstep:WhatsApp:AppSecret"]),
             NullIfEmpty(configuration["Lockstep:WhatsApp:VerifyToken"]),
             new Uri(baseUrl.TrimEnd('/') + "/"),
@@ -54,10 +56,19 @@ public sealed record WhatsAppOptions(
             configuration.GetValue("Lockstep:Leads:Outbox:Enabled", true),
             TimeSpan.FromMilliseconds(configuration.GetValue("Lockstep:Leads:Outbox:PollIntervalMs", 1000)),
             configuration.GetValue("Lockstep:Leads:Outbox:BatchSize", 20),
-            TimeSpan.FromMilliseconds(configuration.GetValue("Lockstep:Leads:Outbox:SendTimeoutMs", 15000)),
+            sendTimeout,
+            configuration.GetValue<int?>("Lockstep:Leads:Outbox:LeaseMs") is { } lease ? TimeSpan.FromMilliseconds(lease) : sendTimeout * 4,
             TimeSpan.FromMilliseconds(configuration.GetValue("Lockstep:Leads:Outbox:RetryBaseDelayMs", 2000)),
             TimeSpan.FromMilliseconds(configuration.GetValue("Lockstep:Leads:Outbox:RetryMaxDelayMs", 300000)),
             configuration.GetValue("Lockstep:Leads:Outbox:MaxAttempts", 10));
+        // A row's lease, renewed as its send begins, must cover the send and the recording of it; a
+        // shorter one would let another instance send the message again while this one waits for the API.
+        if (options.Lease < options.SendTimeout * 2)
+        {
+            throw new InvalidOperationException(
+                "Lockstep:Leads:Outbox:LeaseMs must be at least twice Lockstep:Leads:Outbox:SendTimeoutMs: a message's lease covers its send and the recording of it");
+        }
+        return options;
     }
 
     private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
@@ -8,8 +9,16 @@ using Npgsql;
 namespace Lockstep.Leads;
 
 /// <summary>
-/// Sends queued WhatsApp messages through the Cloud API. Rows are claimed with FOR UPDATE SKIP LOCKED
-/// and a lease longer than one send, so several server instances never send one message twice.
+/// Sends queued WhatsApp messages through the Cloud API. A batch of due rows is claimed with FOR UPDATE
+/// SKIP LOCKED, each row under its own lease token, and sent row by row; right before each send the row's
+/// lease is renewed for Lockstep:Leads:Outbox:LeaseMs (at least twice the send timeout), so the lease covers
+/// one send and its recording, never a whole batch. A row another instance claimed meanwhile (its lease ran
+/// out while the rows before it were sent) is skipped, and every step names the token, so a worker that
+/// lost a row never records over its new holder and several server instances never send one message twice.
+/// The Cloud API has no idempotency key, so what stands between its 200 and the commit that records it is
+/// guarded twice: a failed recording is retried, with backoff, while the lease lasts; and each send carries
+/// the message id as biz_opaque_callback_data, which Meta echoes in its status updates, so a later attempt
+/// finds a send that was accepted but never recorded (the server died in between) and records it instead.
 /// 5xx, 408, 429, timeouts and network errors are retried with exponential backoff up to MaxAttempts;
 /// any other 4xx gives up at once and marks the message failed with the API's reason.
 /// The access token goes into the Authorization header only; it is never logged, nor stored in a failure reason.
@@ -74,8 +83,7 @@ public sealed class WhatsAppOutboxWorker(DatabaseHost database, WhatsAppOptions 
         await using (var claim = dataSource.CreateCommand("select leads.claim_outbox($1, $2)::text"))
         {
             claim.Parameters.Add(new NpgsqlParameter { Value = options.BatchSize });
-            // The lease outlives the longest send, so a row is never claimed again while its send is in flight.
-            claim.Parameters.Add(new NpgsqlParameter { Value = options.SendTimeout * 4 + TimeSpan.FromSeconds(30) });
+            claim.Parameters.Add(new NpgsqlParameter { Value = options.Lease });
             var json = (string)(await claim.ExecuteScalarAsync(cancellationToken))!;
             claims = JsonSerializer.Deserialize(json, LeadsJson.Default.OutboxClaimArray)!;
         }
@@ -96,9 +104,10 @@ public sealed class WhatsAppOutboxWorker(DatabaseHost database, WhatsAppOptions 
                 var released = 0;
                 foreach (var rest in claims.Skip(i))
                 {
-                    await using var release = dataSource.CreateCommand("select leads.release_outbox($1, $2)");
+                    await using var release = dataSource.CreateCommand("select leads.release_outbox($1, $2, $3)");
                     release.Parameters.Add(new NpgsqlParameter { Value = rest.WorkspaceId });
                     release.Parameters.Add(new NpgsqlParameter { Value = rest.OutboxId });
+                    release.Parameters.Add(new NpgsqlParameter { Value = rest.LeaseToken });
                     released += await release.ExecuteScalarAsync(CancellationToken.None) is true ? 1 : 0;
                 }
                 logger.LogInformation("Stopping: released {Released} claimed WhatsApp message(s) not tried yet", released);
@@ -108,8 +117,23 @@ public sealed class WhatsAppOutboxWorker(DatabaseHost database, WhatsAppOptions 
         }
     }
 
-    private async Task DeliverAsync(NpgsqlDataSource dataSource, OutboxClaim item, CancellationToken cancellationToken)
+    private async Task DeliverAsync(NpgsqlDataSource dataSource, OutboxClaim claim, CancellationToken cancellationToken)
     {
+        // The lease begins in the database after this instant, so a deadline counted from here ends before it does.
+        var leaseStarted = Stopwatch.GetTimestamp();
+        var begun = await BeginAsync(dataSource, claim, cancellationToken);
+        if (begun.Recorded is { } recorded)
+        {
+            logger.LogInformation("WhatsApp message {MessageId} was accepted as {WaMessageId} by an attempt that was never recorded (Meta's status update says so): recorded, not sent again",
+                claim.MessageId, recorded);
+            return;
+        }
+        if (begun.Attempts is not { } attempts)
+        {
+            logger.LogInformation("WhatsApp message {MessageId} was claimed by another worker before its turn came; skipped", claim.MessageId);
+            return;
+        }
+        var item = claim with { Attempts = attempts };
         if (item.PhoneNumberId is null || item.AccessToken is null)
         {
             await FailAsync(dataSource, item, "whatsapp_not_connected: the workspace has no WhatsApp connection", retry: false, cancellationToken);
@@ -119,7 +143,7 @@ public sealed class WhatsAppOutboxWorker(DatabaseHost database, WhatsAppOptions 
         using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(options.ApiBaseUrl, $"{Uri.EscapeDataString(item.PhoneNumberId)}/messages"))
         {
             Content = JsonContent.Create(
-                new CloudTextMessage("whatsapp", item.Recipient.TrimStart('+'), "text", new CloudText(item.Body)),
+                new CloudTextMessage("whatsapp", item.Recipient.TrimStart('+'), "text", new CloudText(item.Body), item.MessageId.ToString()),
                 LeadsJson.Default.CloudTextMessage),
         };
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", item.AccessToken);
@@ -152,17 +176,83 @@ public sealed class WhatsAppOutboxWorker(DatabaseHost database, WhatsAppOptions 
                     await FailAsync(dataSource, item, $"{status}: the Cloud API answered without a message id", retry: false, cancellationToken);
                     return;
                 }
-                await using var complete = dataSource.CreateCommand("select leads.complete_outbox($1, $2, $3)");
-                complete.Parameters.Add(new NpgsqlParameter { Value = item.WorkspaceId });
-                complete.Parameters.Add(new NpgsqlParameter { Value = item.OutboxId });
-                complete.Parameters.Add(new NpgsqlParameter { Value = waId });
-                await complete.ExecuteScalarAsync(cancellationToken);
-                logger.LogInformation("WhatsApp message {MessageId} sent as {WaMessageId}", item.MessageId, waId);
+                await CompleteAsync(dataSource, item, waId, leaseStarted);
                 return;
             }
             var retry = status >= 500 || response.StatusCode is HttpStatusCode.RequestTimeout or HttpStatusCode.TooManyRequests;
             await FailAsync(dataSource, item, $"{status}: {ErrorReason(text) ?? response.ReasonPhrase}", retry, cancellationToken);
         }
+    }
+
+    /// <summary>
+    /// Records the accepted send, retrying a failed recording with backoff for as long as the row's lease
+    /// lasts: given up, the row would be claimed and sent again once the lease ends, so a database error or a
+    /// dropped connection here must not end the attempt. A try whose commit went through unseen makes the
+    /// next try return true. Past the lease, another worker may hold the row, and only its send counts.
+    /// </summary>
+    private async Task CompleteAsync(NpgsqlDataSource dataSource, OutboxClaim item, string waId, long leaseStarted)
+    {
+        var deadline = options.Lease * 0.9;
+        var backoff = TimeSpan.FromMilliseconds(100);
+        for (var tries = 1; ; tries++)
+        {
+            try
+            {
+                using var timeout = new CancellationTokenSource(Remaining());
+                await using var complete = dataSource.CreateCommand("select leads.complete_outbox($1, $2, $3, $4)");
+                complete.Parameters.Add(new NpgsqlParameter { Value = item.WorkspaceId });
+                complete.Parameters.Add(new NpgsqlParameter { Value = item.OutboxId });
+                complete.Parameters.Add(new NpgsqlParameter { Value = item.LeaseToken });
+                complete.Parameters.Add(new NpgsqlParameter { Value = waId });
+                if (await complete.ExecuteScalarAsync(timeout.Token) is true)
+                {
+                    logger.LogInformation("WhatsApp message {MessageId} sent as {WaMessageId}", item.MessageId, waId);
+                }
+                else
+                {
+                    logger.LogWarning("WhatsApp message {MessageId} was sent as {WaMessageId} after another worker had claimed it: it may reach the customer twice",
+                        item.MessageId, waId);
+                }
+                return;
+            }
+            catch (Exception e) when (e is NpgsqlException or OperationCanceledException)
+            {
+                if (Remaining() <= backoff)
+                {
+                    logger.LogError(e, "WhatsApp message {MessageId} was accepted as {WaMessageId} but could not be recorded in {Tries} tries; once its lease ends it is sent again, unless Meta's status update for it is stored first",
+                        item.MessageId, waId, tries);
+                    return;
+                }
+                logger.LogWarning(e, "WhatsApp message {MessageId} was accepted as {WaMessageId}; recording it failed (try {Tries}), trying again in {Backoff} ms",
+                    item.MessageId, waId, tries, backoff.TotalMilliseconds);
+                await Task.Delay(backoff);
+                backoff = backoff * 2 < TimeSpan.FromSeconds(2) ? backoff * 2 : TimeSpan.FromSeconds(2);
+            }
+        }
+
+        TimeSpan Remaining()
+        {
+            var left = deadline - Stopwatch.GetElapsedTime(leaseStarted);
+            return left > TimeSpan.Zero ? left : TimeSpan.Zero;
+        }
+    }
+
+    /// <summary>
+    /// Renews the row's lease for one send and counts the attempt (Attempts); neither when another worker
+    /// holds the row now, or when the row turned out to be sent already (Recorded, its wamid).
+    /// </summary>
+    private async Task<(int? Attempts, string? Recorded)> BeginAsync(NpgsqlDataSource dataSource, OutboxClaim item, CancellationToken cancellationToken)
+    {
+        await using var begin = dataSource.CreateCommand("select leads.begin_outbox_attempt($1, $2, $3, $4)::text");
+        begin.Parameters.Add(new NpgsqlParameter { Value = item.WorkspaceId });
+        begin.Parameters.Add(new NpgsqlParameter { Value = item.OutboxId });
+        begin.Parameters.Add(new NpgsqlParameter { Value = item.LeaseToken });
+        begin.Parameters.Add(new NpgsqlParameter { Value = options.Lease });
+        using var begun = JsonDocument.Parse((string)(await begin.ExecuteScalarAsync(cancellationToken))!);
+        var root = begun.RootElement;
+        return root.GetProperty("started").GetBoolean()
+            ? (root.GetProperty("attempts").GetInt32(), null)
+            : (null, root.TryGetProperty("recorded", out var recorded) ? recorded.GetString() : null);
     }
 
     private async Task FailAsync(NpgsqlDataSource dataSource, OutboxClaim item, string reason, bool retry, CancellationToken cancellationToken)
@@ -183,9 +273,10 @@ public sealed class WhatsAppOutboxWorker(DatabaseHost database, WhatsAppOptions 
         {
             reason = $"gave up after {item.Attempts} attempts; last: {reason}";
         }
-        await using var fail = dataSource.CreateCommand("select leads.fail_outbox($1, $2, $3, $4)");
+        await using var fail = dataSource.CreateCommand("select leads.fail_outbox($1, $2, $3, $4, $5)");
         fail.Parameters.Add(new NpgsqlParameter { Value = item.WorkspaceId });
         fail.Parameters.Add(new NpgsqlParameter { Value = item.OutboxId });
+        fail.Parameters.Add(new NpgsqlParameter { Value = item.LeaseToken });
         fail.Parameters.Add(new NpgsqlParameter { Value = reason });
         fail.Parameters.Add(new NpgsqlParameter { Value = retryAfter.HasValue ? retryAfter.Value : DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Interval });
         await fail.ExecuteScalarAsync(cancellationToken);
@@ -234,9 +325,10 @@ public sealed class WhatsAppOutboxWorker(DatabaseHost database, WhatsAppOptions 
     }
 }
 
-public sealed record OutboxClaim(Guid WorkspaceId, Guid OutboxId, Guid MessageId, int Attempts, string Recipient, string Body,
+public sealed record OutboxClaim(Guid WorkspaceId, Guid OutboxId, Guid LeaseToken, Guid MessageId, int Attempts, string Recipient, string Body,
     string? PhoneNumberId, string? AccessToken);
 
-public sealed record CloudTextMessage(string MessagingProduct, string To, string Type, CloudText Text);
+/// <summary>A text send; Meta echoes <paramref name="BizOpaqueCallbackData"/> (the message id) in the send's status updates.</summary>
+public sealed record CloudTextMessage(string MessagingProduct, string To, string Type, CloudText Text, string BizOpaqueCallbackData);
 
 public sealed record CloudText(string Body);

@@ -1,9 +1,12 @@
 using System.Net.Http.Json;
 using System.Text.Json;
 using Lockstep.Leads;
+using Lockstep.Platform.Database;
 using Lockstep.Tests.Support;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Lockstep.Tests.Leads;
 
@@ -11,7 +14,7 @@ namespace Lockstep.Tests.Leads;
 /// A Lockstep server with WhatsApp configured, its outbox worker polling fast, and a real local HTTP
 /// server standing in for the Cloud API (scripted per phone number id, tokens granted their numbers).
 /// </summary>
-public sealed class LeadsServerFixture : DatabaseFixture
+public class LeadsServerFixture : DatabaseFixture
 {
     public const string AppSecret = "test-app-secret";
     public const string VerifyToken = "test-verify-token";
@@ -20,12 +23,17 @@ public sealed class LeadsServerFixture : DatabaseFixture
 
     public WebApplicationFactory<Program> Factory { get; private set; } = null!;
 
+    /// <summary>Whether the server's own outbox worker runs; off where a test drives its workers itself.</summary>
+    protected virtual bool OutboxHosted => true;
+
+    /// <summary>The server's outbox settings (the worker's, whether or not it runs).</summary>
+    public WhatsAppOptions Options => Factory.Services.GetRequiredService<WhatsAppOptions>();
 
     public override async Task InitializeAsync()
     {
         await base.InitializeAsync();
         await CloudApi.StartAsync();
-        Factory = new LeadsFactory(ConnectionString, CloudApi.BaseUrl);
+        Factory = new LeadsFactory(ConnectionString, CloudApi.BaseUrl, OutboxHosted);
         _ = Factory.Server;
     }
 
@@ -37,6 +45,26 @@ public sealed class LeadsServerFixture : DatabaseFixture
     }
 
     public HttpClient Client(Guid? user = null) => Factory.Client(user);
+
+    /// <summary>Another outbox worker on the server's database: a second server instance, as far as the outbox can tell.</summary>
+    public WhatsAppOutboxWorker Worker(WhatsAppOptions options) =>
+        new(Factory.Services.GetRequiredService<DatabaseHost>(), options, NullLogger<WhatsAppOutboxWorker>.Instance);
+
+    /// <summary>Queues a text through <c>POST /whatsapp</c>; returns the message id.</summary>
+    public async Task<Guid> QueueAsync(Guid workspace, Guid owner, string to, string message)
+    {
+        using var client = Client(owner);
+        var response = await client.PostAsJsonAsync($"/api/workspaces/{workspace}/whatsapp", new { to, message });
+        Assert.Equal(System.Net.HttpStatusCode.Accepted, response.StatusCode);
+        return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("message_id").GetGuid();
+    }
+
+    /// <summary>Claims due outbox rows as a worker would, for <paramref name="lease"/>.</summary>
+    public async Task<OutboxClaim[]> ClaimAsync(TimeSpan lease)
+    {
+        var json = await ScalarAsync<string>("select leads.claim_outbox(20, $1)::text", lease);
+        return JsonSerializer.Deserialize(json, LeadsJson.Default.OutboxClaimArray)!;
+    }
 
     /// <summary>A new workspace owned by a new user.</summary>
     public async Task<(Guid Workspace, Guid Owner)> WorkspaceAsync()
@@ -110,8 +138,22 @@ public sealed class LeadsServerFixture : DatabaseFixture
             },
         });
 
-    public static string StatusPayload(string phoneNumberId, string waMessageId, string status) =>
-        JsonSerializer.Serialize(new
+    /// <summary>A status update as Meta sends it; it echoes the send's <c>biz_opaque_callback_data</c> when the send had one.</summary>
+    public static string StatusPayload(string phoneNumberId, string waMessageId, string status, string? callbackData = null)
+    {
+        var update = new System.Text.Json.Nodes.JsonObject
+        {
+            ["id"] = waMessageId,
+            ["status"] = status,
+            ["timestamp"] = "1731000001",
+            ["recipient_id"] = "15551234567",
+            ["errors"] = new System.Text.Json.Nodes.JsonArray(new System.Text.Json.Nodes.JsonObject { ["code"] = 131026, ["title"] = "Message undeliverable" }),
+        };
+        if (callbackData is not null)
+        {
+            update["biz_opaque_callback_data"] = callbackData;
+        }
+        return JsonSerializer.Serialize(new
         {
             @object = "whatsapp_business_account",
             entry = new[]
@@ -128,20 +170,24 @@ public sealed class LeadsServerFixture : DatabaseFixture
                             {
                                 messaging_product = "whatsapp",
                                 metadata = new { display_phone_number = "15550000000", phone_number_id = phoneNumberId },
-                                statuses = new[]
-                                {
-                                    new
-                                    {
-                                        id = waMessageId, status, timestamp = "1731000001", recipient_id = "15551234567",
-                                        errors = new[] { new { code = 131026, title = "Message undeliverable" } },
-                                    },
-                                },
+                                statuses = new[] { update },
                             },
                         },
                     },
                 },
             },
         });
+    }
+
+    /// <summary>Polls until <paramref name="done"/> holds, or 15 s have passed.</summary>
+    public static async Task EventuallyAsync(Func<bool> done)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (!done() && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+    }
 
     /// <summary>Polls a scalar until it satisfies <paramref name="done"/> (the worker runs in the background).</summary>
     public async Task<T> EventuallyAsync<T>(string sql, Func<T, bool> done, params object?[] args)
@@ -158,7 +204,7 @@ public sealed class LeadsServerFixture : DatabaseFixture
         }
     }
 
-    private sealed class LeadsFactory(string connectionString, Uri cloudApi) : WebApplicationFactory<Program>
+    private sealed class LeadsFactory(string connectionString, Uri cloudApi, bool outboxHosted) : WebApplicationFactory<Program>
     {
         protected override void ConfigureWebHost(IWebHostBuilder builder)
         {
@@ -174,6 +220,13 @@ public sealed class LeadsServerFixture : DatabaseFixture
             builder.UseSetting("Lockstep:Leads:Outbox:RetryBaseDelayMs", "50");
             builder.UseSetting("Lockstep:Leads:Outbox:SendTimeoutMs", "700");
             builder.UseSetting("Lockstep:Leads:Outbox:MaxAttempts", "5");
+            builder.UseSetting("Lockstep:Leads:Outbox:Enabled", outboxHosted ? "true" : "false");
         }
     }
+}
+
+/// <summary>The Leads server without its own outbox worker: the test's workers are the only ones sending.</summary>
+public sealed class OutboxWorkersFixture : LeadsServerFixture
+{
+    protected override bool OutboxHosted => false;
 }

@@ -66,6 +66,7 @@ public sealed class AuditErasureTests(DatabaseFixture db) : IClassFixture<Databa
         "gifts.gift_claims.claim_type", "gifts.notifications.type",
         "leads.conversations.status", "leads.leads.source", "leads.leads.status", "leads.leads.type",
         "leads.messages.direction", "leads.messages.status", "leads.messages.wa_message_id",
+        "leads.pending_statuses.callback_data", "leads.pending_statuses.status", "leads.pending_statuses.wa_message_id",
         "leads.whatsapp_connections.access_token", "leads.whatsapp_connections.phone_number_id",
         "platform.members.role", "sessions.bookings.status",
     ];

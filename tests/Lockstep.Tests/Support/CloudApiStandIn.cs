@@ -10,20 +10,41 @@ namespace Lockstep.Tests.Support;
 /// <summary>
 /// A real HTTP server on 127.0.0.1 standing in for the WhatsApp Cloud API (Graph API):
 /// <c>POST /{phone-number-id}/messages</c> answers from a per-number script (status, body, or a hang),
-/// then 200 with a fresh wamid; <c>GET /{phone-number-id}</c> answers as Graph does for the bearer token:
+/// then 200 with a fresh wamid (after the number's <see cref="Delay"/>, if any); every request is recorded
+/// when it arrives, before it is answered, as Meta has it once it arrived; <c>GET /{phone-number-id}</c> answers as Graph does for the bearer token:
 /// 200 with the number's fields when <see cref="Grant"/> gave the token that number, 400 (code 100) for a
 /// token that cannot read it, 401 (code 190) for a token it never issued; a per-number lookup script comes first.
 /// </summary>
 public sealed class CloudApiStandIn : IAsyncDisposable
 {
-    public sealed record Reply(int Status, string Body = "{}", TimeSpan? Hang = null);
+    /// <summary>A scripted answer; <paramref name="Arrived"/> runs once the request is recorded, before it is answered.</summary>
+    public sealed record Reply(int Status, string Body = "{}", TimeSpan? Hang = null, Action? Arrived = null);
 
-    public sealed record Received(string PhoneNumberId, string? Authorization, JsonElement Body, int AnsweredStatus);
+    public sealed record Received(string PhoneNumberId, string? Authorization, JsonElement Body, int AnsweredStatus, string AnsweredBody)
+    {
+        /// <summary>The wamid this request was answered with; null when it was not accepted.</summary>
+        public string? AnsweredId
+        {
+            get
+            {
+                try
+                {
+                    using var answer = JsonDocument.Parse(AnsweredBody);
+                    return answer.RootElement.TryGetProperty("messages", out var messages) ? messages[0].GetProperty("id").GetString() : null;
+                }
+                catch (JsonException)
+                {
+                    return null;
+                }
+            }
+        }
+    }
 
     public sealed record Lookup(string PhoneNumberId, string? Authorization, string Query, int AnsweredStatus);
 
     private readonly ConcurrentDictionary<string, ConcurrentQueue<Reply>> _scripts = new();
     private readonly ConcurrentDictionary<string, ConcurrentQueue<Reply>> _lookupScripts = new();
+    private readonly ConcurrentDictionary<string, TimeSpan> _delays = new();
     private readonly ConcurrentDictionary<string, HashSet<string>> _grants = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<Received> _received = new();
     private readonly ConcurrentQueue<Lookup> _lookups = new();
@@ -33,6 +54,13 @@ public sealed class CloudApiStandIn : IAsyncDisposable
 
     public void Script(string phoneNumberId, params Reply[] replies) =>
         _scripts[phoneNumberId] = new ConcurrentQueue<Reply>(replies);
+
+    /// <summary>Answers every unscripted send to this number (200 with a fresh wamid) only after <paramref name="latency"/>.</summary>
+    public void Delay(string phoneNumberId, TimeSpan latency) => _delays[phoneNumberId] = latency;
+
+    /// <summary>The body of a 200 the Cloud API gives an accepted message.</summary>
+    public static string Accepted(string waMessageId) =>
+        $$"""{"messaging_product":"whatsapp","contacts":[{"input":"15550000000","wa_id":"15550000000"}],"messages":[{"id":"{{waMessageId}}"}]}""";
 
     /// <summary>Scripts the next answers to <c>GET /{phone-number-id}</c>, before any grant is looked at.</summary>
     public void ScriptLookup(string phoneNumberId, params Reply[] replies) =>
@@ -66,8 +94,9 @@ public sealed class CloudApiStandIn : IAsyncDisposable
             var body = await JsonSerializer.DeserializeAsync<JsonElement>(context.Request.Body);
             var reply = _scripts.TryGetValue(phoneNumberId, out var script) && script.TryDequeue(out var next)
                 ? next
-                : new Reply(200, $$"""{"messaging_product":"whatsapp","messages":[{"id":"wamid.{{Guid.NewGuid():N}}"}]}""");
-            _received.Enqueue(new Received(phoneNumberId, context.Request.Headers.Authorization.ToString(), body, reply.Status));
+                : new Reply(200, Accepted($"wamid.{Guid.NewGuid():N}"), _delays.TryGetValue(phoneNumberId, out var delay) ? delay : null);
+            _received.Enqueue(new Received(phoneNumberId, context.Request.Headers.Authorization.ToString(), body, reply.Status, reply.Body));
+            reply.Arrived?.Invoke();
             await AnswerAsync(context, reply);
         });
         _app.MapGet("/{phoneNumberId}", async (string phoneNumberId, HttpContext context) =>
