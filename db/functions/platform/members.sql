@@ -77,8 +77,9 @@ grant execute on function public.list_members(uuid) to lockstep_api;
 
 /*
  * add_member(p_workspace_id, p_user_id, p_role, p_display_name) → {success, user_id, role}.
- * Owners add anyone; admins add admins and members. Refusals: workspace_not_found, forbidden,
- * invalid_role, already_member.
+ * Owners add anyone; admins add admins and members. The caller's role is read under the workspace
+ * lock, so a caller demoted or removed meanwhile adds nobody.
+ * Refusals: workspace_not_found, forbidden, invalid_role, already_member.
  */
 create or replace function public.add_member(
   p_workspace_id uuid,
@@ -93,8 +94,7 @@ as $$
 declare
   v_caller_role text;
 begin
-  v_caller_role := platform.member_role(p_workspace_id, auth.uid());
-  if v_caller_role is null then
+  if platform.member_role(p_workspace_id, auth.uid()) is null then
     return platform.refusal('workspace_not_found', 'Workspace not found');
   end if;
   if p_role is null or p_role not in ('owner', 'admin', 'member') then
@@ -102,6 +102,13 @@ begin
   end if;
   if p_user_id is null then
     return platform.refusal('user_id_required', 'A member needs a user id');
+  end if;
+
+  perform 1 from platform.workspaces w where w.id = p_workspace_id for update;
+  -- Read the caller's role again under the lock: a concurrent call may have just demoted or removed them.
+  v_caller_role := platform.member_role(p_workspace_id, auth.uid());
+  if v_caller_role is null then
+    return platform.refusal('workspace_not_found', 'Workspace not found');
   end if;
   if v_caller_role = 'member' or (v_caller_role = 'admin' and p_role = 'owner') then
     return platform.refusal('forbidden', 'Only owners add owners, and only owners and admins add members');
