@@ -14,7 +14,9 @@ $$;
 /*
  * Backstop for "a workspace always keeps at least one owner", for any writer, the functions below
  * included. It locks the workspace row first: two transactions demoting the last two owners at once
- * are serialised, so the second sees the first's change and is refused at commit. Security definer: being
+ * are serialised, so the second sees the first's change and is refused at commit. Like every member
+ * change it locks `for no key update`, never `for update`: the foreign key check of every insert into the
+ * workspace's tables takes `key share` on that row, which only `for update` would block. Security definer: being
  * deferred, it runs at commit as the session's role (the serving role, which reads no table), not inside
  * the function that changed the row.
  */
@@ -25,7 +27,7 @@ security definer
 set search_path = ''
 as $$
 begin
-  perform 1 from platform.workspaces w where w.id = old.workspace_id for update;
+  perform 1 from platform.workspaces w where w.id = old.workspace_id for no key update;
   if not found then
     return null; -- the workspace itself is being deleted
   end if;
@@ -104,7 +106,7 @@ begin
     return platform.refusal('user_id_required', 'A member needs a user id');
   end if;
 
-  perform 1 from platform.workspaces w where w.id = p_workspace_id for update;
+  perform 1 from platform.workspaces w where w.id = p_workspace_id for no key update;
   -- Read the caller's role again under the lock: a concurrent call may have just demoted or removed them.
   v_caller_role := platform.member_role(p_workspace_id, auth.uid());
   if v_caller_role is null then
@@ -153,7 +155,7 @@ begin
     return platform.refusal('invalid_role', format('Role %L is not one of owner, admin, member', p_role));
   end if;
 
-  perform 1 from platform.workspaces w where w.id = p_workspace_id for update;
+  perform 1 from platform.workspaces w where w.id = p_workspace_id for no key update;
   -- Read the caller's role again under the lock: a concurrent call may have just demoted or removed them.
   v_caller_role := platform.member_role(p_workspace_id, auth.uid());
   if v_caller_role is null then
@@ -207,7 +209,7 @@ begin
     return platform.refusal('workspace_not_found', 'Workspace not found');
   end if;
 
-  perform 1 from platform.workspaces w where w.id = p_workspace_id for update;
+  perform 1 from platform.workspaces w where w.id = p_workspace_id for no key update;
   -- Read the caller's role again under the lock: a concurrent call may have just demoted or removed them.
   v_caller_role := platform.member_role(p_workspace_id, v_caller);
   if v_caller_role is null then

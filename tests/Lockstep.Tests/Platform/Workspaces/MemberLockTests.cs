@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Lockstep.Tests.Support;
+using Npgsql;
 using Xunit.Abstractions;
 
 namespace Lockstep.Tests.Platform.Workspaces;
@@ -58,5 +59,61 @@ public sealed class MemberLockTests(DatabaseFixture db, ITestOutputHelper output
             """, workspaces.ToArray()));
         Assert.Equal((long)workspaces.Count + added, await db.ScalarAsync<long>(
             "select count(*) from platform.members where workspace_id = any($1)", workspaces.ToArray()));
+    }
+
+    [Theory]
+    [InlineData("set_member_role")]
+    [InlineData("remove_member")]
+    [InlineData("add_member")]
+    [InlineData("workspace_keeps_owner")]
+    public async Task Insert_WhileAMemberChangeHoldsTheWorkspaceLock_DoesNotWait(string change)
+    {
+        var (owner, secondOwner, member) = (Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid());
+        var workspace = await WorkspaceAsync(owner, (secondOwner, "owner"), (member, "member"));
+        var direct = change == "workspace_keeps_owner";
+        await using var holder = await (direct ? db.DataSource : db.ServingDataSource).OpenConnectionAsync();
+        await using var transaction = await holder.BeginTransactionAsync();
+        if (direct)
+        {
+            // Bypasses the functions, so only the deferred owner check locks; run now, it keeps its lock to the end.
+            await Execute(holder, "update platform.members set role = 'member' where workspace_id = $1 and user_id = $2", workspace, secondOwner);
+            await Execute(holder, "set constraints all immediate");
+        }
+        else
+        {
+            var sql = change switch
+            {
+                "set_member_role" => "select public.set_member_role($1, $2, 'admin')::text",
+                "remove_member" => "select public.remove_member($1, $2)::text",
+                _ => "select public.add_member($1, $2)::text",
+            };
+            var changed = await DatabaseFixture.ScalarAsUserAsync<string>(holder, owner, sql, workspace, change == "add_member" ? Guid.NewGuid() : member);
+            Assert.True(JsonDocument.Parse(changed).RootElement.GetProperty("success").GetBoolean(), changed);
+        }
+        // The change really holds the workspace row: another locker is refused at once.
+        await using (var probe = await db.DataSource.OpenConnectionAsync())
+        {
+            var locked = await Assert.ThrowsAsync<PostgresException>(() =>
+                Execute(probe, "select 1 from platform.workspaces where id = $1 for no key update nowait", workspace));
+            Assert.Equal(PostgresErrorCodes.LockNotAvailable, locked.SqlState);
+        }
+
+        await using var inserter = await db.ServingDataSource.OpenConnectionAsync();
+        await Execute(inserter, "set lock_timeout = '300ms'");
+        var created = await DatabaseFixture.ScalarAsUserAsync<string>(inserter, member,
+            "select public.create_client_with_contact($1, 'Ann Lee', 'Ann Lee')::text", workspace);
+
+        Assert.True(JsonDocument.Parse(created).RootElement.GetProperty("success").GetBoolean(), created);
+        await transaction.RollbackAsync();
+    }
+
+    private static async Task Execute(NpgsqlConnection connection, string sql, params object[] args)
+    {
+        await using var command = new NpgsqlCommand(sql, connection);
+        foreach (var arg in args)
+        {
+            command.Parameters.Add(new NpgsqlParameter { Value = arg });
+        }
+        await command.ExecuteNonQueryAsync();
     }
 }
