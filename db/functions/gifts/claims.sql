@@ -39,7 +39,8 @@ $$;
 grant execute on function public.claim_item(uuid) to lockstep_api;
 
 /*
- * unclaim_item(p_item_id) → {success, item_id}: the claimer withdraws a full claim or an open split.
+ * unclaim_item(p_item_id) → {success, item_id}: the claimer withdraws a full claim or an open split;
+ * the split's additional costs go with it.
  * Refusals: not_authenticated, item_not_found, celebrant_forbidden, item_not_claimed, claimer_only_forbidden,
  * has_contributions ("Cannot unclaim: item has contributions from other members").
  */
@@ -80,6 +81,9 @@ begin
   end if;
   delete from gifts.gift_claims c
   where c.workspace_id = v_item.workspace_id and c.item_id = p_item_id and c.claimer_id = v_user;
+  -- Additional costs belong to the split that added them: the next claim starts from the price.
+  update gifts.wishlist_items i set additional_costs = 0
+  where i.workspace_id = v_item.workspace_id and i.id = p_item_id and i.additional_costs <> 0;
   return jsonb_build_object('success', true, 'item_id', p_item_id);
 end;
 $$;

@@ -57,7 +57,8 @@ grant execute on function leads.store_whatsapp_connection(uuid, text, text) to l
 /*
  * leads.ingest_whatsapp(p_payload jsonb) → {success, stored, duplicates, statuses, pending, skipped, unroutable}:
  * server only (the signed webhook). Routes each change by metadata.phone_number_id to the workspace that
- * connected it. Per inbound message, under a lock on the customer: a known message id stores nothing;
+ * connected it. Per inbound message, under a lock on the customer (all of a delivery's customers are
+ * locked first, sorted, so deliveries never deadlock): a known message id stores nothing;
  * a new customer gets contact + lead + conversation + message; a known one gets the message appended to
  * their open conversation. Status updates move outbound messages forward (sent|delivered|read|failed);
  * one for a wamid no message has yet is kept until the send is recorded (leads.record_whatsapp_status).
@@ -90,7 +91,25 @@ declare
   v_pending integer := 0;
   v_skipped integer := 0;
   v_unroutable text[] := '{}'::text[];
+  v_customer record;
 begin
+  -- Every customer lock of the delivery first, in one order (workspace, then e164): two deliveries
+  -- naming the same customers in opposite orders would otherwise each hold one and wait for the other.
+  for v_customer in
+    select distinct r.workspace_id, crm.normalize_phone('+' || (m ->> 'from')) as e164
+    from jsonb_array_elements(case when jsonb_typeof(p_payload -> 'entry') = 'array' then p_payload -> 'entry' else '[]' end) e,
+         jsonb_array_elements(case when jsonb_typeof(e -> 'changes') = 'array' then e -> 'changes' else '[]' end) ch,
+         jsonb_array_elements(case when jsonb_typeof(ch -> 'value' -> 'messages') = 'array' then ch -> 'value' -> 'messages' else '[]' end) m,
+         lateral (select c.workspace_id from leads.whatsapp_connections c
+                  where c.phone_number_id = ch -> 'value' -> 'metadata' ->> 'phone_number_id'
+                  order by c.created_at
+                  limit 1) r
+    where crm.normalize_phone('+' || (m ->> 'from')) is not null
+    order by 1, 2
+  loop
+    perform leads.lock_customer(v_customer.workspace_id, v_customer.e164);
+  end loop;
+
   for v_value in
     select ch -> 'value'
     from jsonb_array_elements(case when jsonb_typeof(p_payload -> 'entry') = 'array' then p_payload -> 'entry' else '[]' end) e,
@@ -117,6 +136,7 @@ begin
         continue;
       end if;
 
+      -- Held since the start; taken again (at no cost) in case the number was routed elsewhere meanwhile.
       perform leads.lock_customer(v_workspace_id, v_e164);
       if exists (select 1 from leads.messages m where m.workspace_id = v_workspace_id and m.wa_message_id = v_wa_id) then
         v_duplicates := v_duplicates + 1;

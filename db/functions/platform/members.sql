@@ -14,7 +14,9 @@ $$;
 /*
  * Backstop for "a workspace always keeps at least one owner", for any writer, the functions below
  * included. It locks the workspace row first: two transactions demoting the last two owners at once
- * are serialised, so the second sees the first's change and is refused at commit. Security definer: being
+ * are serialised, so the second sees the first's change and is refused at commit. Like every member
+ * change it locks `for no key update`, never `for update`: the foreign key check of every insert into the
+ * workspace's tables takes `key share` on that row, which only `for update` would block. Security definer: being
  * deferred, it runs at commit as the session's role (the serving role, which reads no table), not inside
  * the function that changed the row.
  */
@@ -25,7 +27,7 @@ security definer
 set search_path = ''
 as $$
 begin
-  perform 1 from platform.workspaces w where w.id = old.workspace_id for update;
+  perform 1 from platform.workspaces w where w.id = old.workspace_id for no key update;
   if not found then
     return null; -- the workspace itself is being deleted
   end if;
@@ -77,8 +79,9 @@ grant execute on function public.list_members(uuid) to lockstep_api;
 
 /*
  * add_member(p_workspace_id, p_user_id, p_role, p_display_name) → {success, user_id, role}.
- * Owners add anyone; admins add admins and members. Refusals: workspace_not_found, forbidden,
- * invalid_role, already_member.
+ * Owners add anyone; admins add admins and members. The caller's role is read under the workspace
+ * lock, so a caller demoted or removed meanwhile adds nobody.
+ * Refusals: workspace_not_found, forbidden, invalid_role, already_member.
  */
 create or replace function public.add_member(
   p_workspace_id uuid,
@@ -93,8 +96,7 @@ as $$
 declare
   v_caller_role text;
 begin
-  v_caller_role := platform.member_role(p_workspace_id, auth.uid());
-  if v_caller_role is null then
+  if platform.member_role(p_workspace_id, auth.uid()) is null then
     return platform.refusal('workspace_not_found', 'Workspace not found');
   end if;
   if p_role is null or p_role not in ('owner', 'admin', 'member') then
@@ -102,6 +104,13 @@ begin
   end if;
   if p_user_id is null then
     return platform.refusal('user_id_required', 'A member needs a user id');
+  end if;
+
+  perform 1 from platform.workspaces w where w.id = p_workspace_id for no key update;
+  -- Read the caller's role again under the lock: a concurrent call may have just demoted or removed them.
+  v_caller_role := platform.member_role(p_workspace_id, auth.uid());
+  if v_caller_role is null then
+    return platform.refusal('workspace_not_found', 'Workspace not found');
   end if;
   if v_caller_role = 'member' or (v_caller_role = 'admin' and p_role = 'owner') then
     return platform.refusal('forbidden', 'Only owners add owners, and only owners and admins add members');
@@ -146,7 +155,7 @@ begin
     return platform.refusal('invalid_role', format('Role %L is not one of owner, admin, member', p_role));
   end if;
 
-  perform 1 from platform.workspaces w where w.id = p_workspace_id for update;
+  perform 1 from platform.workspaces w where w.id = p_workspace_id for no key update;
   -- Read the caller's role again under the lock: a concurrent call may have just demoted or removed them.
   v_caller_role := platform.member_role(p_workspace_id, auth.uid());
   if v_caller_role is null then
@@ -200,7 +209,7 @@ begin
     return platform.refusal('workspace_not_found', 'Workspace not found');
   end if;
 
-  perform 1 from platform.workspaces w where w.id = p_workspace_id for update;
+  perform 1 from platform.workspaces w where w.id = p_workspace_id for no key update;
   -- Read the caller's role again under the lock: a concurrent call may have just demoted or removed them.
   v_caller_role := platform.member_role(p_workspace_id, v_caller);
   if v_caller_role is null then

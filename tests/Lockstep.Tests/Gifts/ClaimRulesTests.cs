@@ -94,6 +94,19 @@ public sealed class ClaimRulesTests(DatabaseFixture db) : IClassFixture<Database
     }
 
     [Fact]
+    public async Task UnclaimItem_WhenASplitWithAdditionalCostsIsWithdrawn_TheNextFullClaimIsThePrice()
+    {
+        var group = await GiftGroup.CreateAsync(db);
+        var item = await group.AddSplitItemAsync(db, 40m, 25m);
+
+        AssertSuccess(await CallAsync(db, group.Claimer, "select public.unclaim_item($1)::text", item));
+        AssertSuccess(await CallAsync(db, group.Others[0], "select public.claim_item($1)::text", item));
+
+        Assert.Equal(40.00m, await db.ScalarAsync<decimal>("select amount from gifts.gift_claims where item_id = $1 and is_claimer", item));
+        Assert.Equal(0m, await db.ScalarAsync<decimal>("select additional_costs from gifts.wishlist_items where id = $1", item));
+    }
+
+    [Fact]
     public async Task CloseSplit_WhenNotTheClaimer_IsRefused()
     {
         var group = await GiftGroup.CreateAsync(db);

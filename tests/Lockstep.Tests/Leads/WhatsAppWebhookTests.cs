@@ -1,7 +1,9 @@
 using System.Net;
 using System.Text;
+using System.Text.Json;
 using Lockstep.Leads;
 using Lockstep.Tests.Support;
+using Npgsql;
 
 namespace Lockstep.Tests.Leads;
 
@@ -130,6 +132,82 @@ public sealed class WhatsAppWebhookTests(LeadsServerFixture server) : IClassFixt
 
         Assert.Equal((1L, 1L, 1L, 20L), await RowsAsync(workspace));
     }
+
+    [Fact]
+    public async Task Ingest_WhenDeliveriesNameTwoCustomersInOppositeOrders_NeverDeadlocksAndStoresEveryMessageOnce()
+    {
+        // Called in SQL, not over HTTP: the server would retry a deadlock and hide it. 3 rounds of 40
+        // deliveries at once, each with a message from each of two new customers, half of them in each order.
+        var (workspace, _, phoneNumberId) = await server.ConnectedWorkspaceAsync();
+        var failures = new List<string>();
+        for (var round = 0; round < 3; round++)
+        {
+            var (first, second) = ($"1555440{round}001", $"1555440{round}002");
+            var payloads = Enumerable.Range(0, 40)
+                .Select(i => TwoMessagePayload(phoneNumberId, i % 2 == 0 ? [first, second] : [second, first]))
+                .ToList();
+            var connections = new List<NpgsqlConnection>();
+            foreach (var _ in payloads)
+            {
+                connections.Add(await server.ServingDataSource.OpenConnectionAsync());
+            }
+            var start = new TaskCompletionSource();
+            var deliveries = payloads.Select(async (payload, i) =>
+            {
+                await start.Task;
+                try
+                {
+                    await DatabaseFixture.ScalarAsUserAsync<string>(connections[i], null, "select leads.ingest_whatsapp($1::jsonb)::text", payload);
+                    return null;
+                }
+                catch (PostgresException e)
+                {
+                    return e.SqlState;
+                }
+            }).ToList();
+            start.SetResult();
+            failures.AddRange((await Task.WhenAll(deliveries)).OfType<string>());
+            foreach (var connection in connections)
+            {
+                await connection.DisposeAsync();
+            }
+        }
+
+        Assert.Empty(failures);
+        Assert.Equal((6L, 6L, 6L, 240L), await RowsAsync(workspace));
+        Assert.Equal(240L, await server.ScalarAsync<long>(
+            "select count(distinct wa_message_id) from leads.messages where workspace_id = $1", workspace));
+    }
+
+    private static string TwoMessagePayload(string phoneNumberId, string[] senders) =>
+        JsonSerializer.Serialize(new
+        {
+            @object = "whatsapp_business_account",
+            entry = new[]
+            {
+                new
+                {
+                    id = "WABA",
+                    changes = new[]
+                    {
+                        new
+                        {
+                            field = "messages",
+                            value = new
+                            {
+                                messaging_product = "whatsapp",
+                                metadata = new { display_phone_number = "15550000000", phone_number_id = phoneNumberId },
+                                contacts = senders.Select(from => new { profile = new { name = "Customer " + from }, wa_id = from }).ToArray(),
+                                messages = senders.Select(from => new
+                                {
+                                    from, id = WaId(), timestamp = "1731000000", type = "text", text = new { body = "Hello from " + from },
+                                }).ToArray(),
+                            },
+                        },
+                    },
+                },
+            },
+        });
 
     [Fact]
     public async Task Receive_WhenThePhoneNumberIdIsNotConnected_AcknowledgesAndStoresNothing()
