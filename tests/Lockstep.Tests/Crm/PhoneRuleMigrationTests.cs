@@ -11,7 +11,7 @@ namespace Lockstep.Tests.Crm;
 /// </summary>
 public sealed class PhoneRuleMigrationTests
 {
-    private const string MigrationName = "0004_crm_phone_trunk_zero.sql";
+    private const string MigrationName = "0006_crm_phone_trunk_zero.sql";
 
     /// <summary>A database at the migration before the phone rule's, with every definition applied.</summary>
     private static async Task<NpgsqlDataSource> DatabaseBeforeTheRuleAsync()
