@@ -1,14 +1,13 @@
-using System.Text.RegularExpressions;
 using Lockstep.Platform.Database;
 
 namespace Lockstep.Tests.Support;
 
 /// <summary>Where a function's current text lives, for catalog tests that name an offender's file.</summary>
-public static partial class DefinitionFiles
+public static class DefinitionFiles
 {
     private static readonly Dictionary<string, string> FileOfFunction = Definition.BuiltIn
-        .SelectMany(d => CreateFunction().Matches(d.Sql).Select(m => (Function: m.Groups[1].Value, File: $"db/functions/{d.Name}")))
-        .Concat(Migration.BuiltIn.SelectMany(m => CreateFunction().Matches(m.Sql).Select(f => (Function: f.Groups[1].Value, File: $"db/migrations/{m.Name}"))))
+        .SelectMany(d => d.Functions.Select(function => (Function: function, File: $"db/functions/{d.Name}")))
+        .Concat(Migration.BuiltIn.SelectMany(m => m.Functions.Select(function => (Function: function, File: $"db/migrations/{m.Name}"))))
         .GroupBy(f => f.Function)
         .ToDictionary(g => g.Key, g => string.Join(", ", g.Select(f => f.File).Distinct()));
 
@@ -21,7 +20,4 @@ public static partial class DefinitionFiles
 
     /// <summary><c>what</c>, followed by the file that defines its function.</summary>
     public static string Named(string function, string what) => $"{what} ({Of(function)})";
-
-    [GeneratedRegex(@"create (?:or replace )?function ([a-z_0-9]+\.[a-z_0-9]+)\(")]
-    private static partial Regex CreateFunction();
 }

@@ -206,7 +206,7 @@ public sealed class MigrationRunner(NpgsqlDataSource dataSource, IReadOnlyList<M
     private static string FileDefining(List<Definition> definitions, string function)
     {
         var name = function.Split('(')[0];
-        var file = definitions.FirstOrDefault(d => d.Sql.Contains($"function {name}(", StringComparison.Ordinal));
+        var file = definitions.FirstOrDefault(d => d.Functions.Contains(name));
         return file is null ? "db/functions" : $"db/functions/{file.Name}";
     }
 

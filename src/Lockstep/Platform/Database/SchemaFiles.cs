@@ -1,6 +1,7 @@
 using System.Reflection;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.RegularExpressions;
 
 namespace Lockstep.Platform.Database;
 
@@ -9,6 +10,9 @@ public sealed record Migration(string Name, string Sql)
 {
     // Computed, not stored: a stored value would be copied unchanged by `with { Sql = ... }`.
     public string Checksum => SchemaFiles.Checksum(Sql);
+
+    /// <summary>The schema-qualified names of the functions this file creates (<c>public.use_session</c>).</summary>
+    public IReadOnlyList<string> Functions => SchemaFiles.FunctionsCreatedBy(Sql);
 
     /// <summary>The migrations built into this program from <c>db/migrations/*.sql</c>, in order.</summary>
     public static IReadOnlyList<Migration> BuiltIn { get; } = SchemaFiles.Load("migrations/")
@@ -28,6 +32,9 @@ public sealed record Definition(string Name, string Sql)
 
     public string Checksum => SchemaFiles.Checksum(Sql);
 
+    /// <summary>The schema-qualified names of the functions this file creates (<c>public.use_session</c>).</summary>
+    public IReadOnlyList<string> Functions => SchemaFiles.FunctionsCreatedBy(Sql);
+
     /// <summary>The definitions built into this program from <c>db/functions/*/*.sql</c>, in <see cref="ModuleOrder"/>, then by name.</summary>
     public static IReadOnlyList<Definition> BuiltIn { get; } = InOrder(SchemaFiles.Load("functions/")
         .Select(file => new Definition(file.Name, file.Sql)));
@@ -45,7 +52,7 @@ public sealed record Definition(string Name, string Sql)
     }
 }
 
-internal static class SchemaFiles
+internal static partial class SchemaFiles
 {
     public static string Checksum(string sql) =>
         Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(sql))).ToLowerInvariant();
@@ -58,6 +65,12 @@ internal static class SchemaFiles
             .Select(name => (name[prefix.Length..], Read(assembly, name)))
             .ToList();
     }
+
+    public static IReadOnlyList<string> FunctionsCreatedBy(string sql) =>
+        CreateFunction().Matches(sql).Select(match => match.Groups[1].Value).Distinct().ToList();
+
+    [GeneratedRegex(@"create (?:or replace )?function ([a-z_0-9]+\.[a-z_0-9]+)\(")]
+    private static partial Regex CreateFunction();
 
     private static string Read(Assembly assembly, string name)
     {

@@ -146,11 +146,9 @@ public sealed class DefinitionRunnerTests
     {
         Assert.StartsWith("platform/", Definition.BuiltIn[0].Name, StringComparison.Ordinal);
         var defined = Definition.BuiltIn
-            .SelectMany(d => System.Text.RegularExpressions.Regex.Matches(d.Sql, @"create or replace function ([a-z_0-9]+\.[a-z_0-9]+)\(")
-                .Select(m => (Function: m.Groups[1].Value, d.Name)))
+            .SelectMany(d => d.Functions.Select(function => (Function: function, d.Name)))
             // A function a table depends on stays in migrations, each later one replacing it: they count as one place.
-            .Concat(Migration.BuiltIn.SelectMany(m => System.Text.RegularExpressions.Regex.Matches(m.Sql, @"create or replace function ([a-z_0-9]+\.[a-z_0-9]+)\(")
-                .Select(f => (Function: f.Groups[1].Value, Name: "db/migrations"))))
+            .Concat(Migration.BuiltIn.SelectMany(m => m.Functions.Select(function => (Function: function, Name: "db/migrations"))))
             .GroupBy(f => f.Function)
             .Where(g => g.Select(f => f.Name).Distinct().Count() > 1)
             .Select(g => $"{g.Key}: {string.Join(", ", g.Select(f => f.Name).Distinct())}")
