@@ -39,6 +39,19 @@ end;
 $$;
 
 /*
+ * crm.contact_by_phone(workspace, e164) → uuid: the contact with that normalised phone, null for none;
+ * for server-side callers that must look before they write (leads' 24-hour window check).
+ */
+create or replace function crm.contact_by_phone(p_workspace_id uuid, p_e164 text)
+returns uuid
+language sql
+stable
+set search_path = ''
+as $$
+  select c.id from crm.contacts c where c.workspace_id = p_workspace_id and c.phone_e164 = p_e164
+$$;
+
+/*
  * upsert_contact_by_phone(p_workspace_id, p_phone, p_name) → {success, contact_id, created}: find-or-create
  * a contact by phone, members only. Refusals: workspace_not_found, invalid_phone, contact_name_required.
  */

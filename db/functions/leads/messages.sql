@@ -1,18 +1,26 @@
 /*
- * send_whatsapp_message(p_workspace_id, p_to, p_message, p_create_lead, p_customer_name, p_lead_type)
- * → {success, message_id, conversation_id, lead_id}: queues an outbound message: the message row, its
- * outbox row and, when p_create_lead, a new lead and conversation, all in this one transaction. Without
- * a new lead the message joins the customer's open conversation (or a new one without a lead).
+ * send_whatsapp_message(p_workspace_id, p_to, p_message, p_create_lead, p_customer_name, p_lead_type,
+ * p_template) → {success, message_id, conversation_id, lead_id, status, attempts, last_error,
+ * next_attempt_at}: queues an outbound message: the message row, its outbox row and, when p_create_lead,
+ * a new lead and conversation, all in this one transaction. Without a new lead the message joins the
+ * customer's open conversation (or a new one without a lead). A message is exactly one of p_message
+ * (free-form text) or p_template ({name, language, parameters: [text, ...]}, a template approved in the
+ * WhatsApp Business account). WhatsApp delivers free-form text only within 24 hours of the customer's
+ * last message (its customer-service window): outside it the text is refused, nothing written, and a
+ * template is the way to write first. A template may be sent at any time.
  * Refusals: workspace_not_found, whatsapp_not_connected, phone_required, invalid_phone,
- * message_required, message_too_long, customer_name_required, invalid_lead_type.
+ * message_or_template, message_required, message_too_long, invalid_template, invalid_template_name,
+ * invalid_template_language, invalid_template_parameters, customer_name_required, invalid_lead_type,
+ * outside_service_window.
  */
 create or replace function public.send_whatsapp_message(
   p_workspace_id uuid,
   p_to text,
-  p_message text,
+  p_message text default null,
   p_create_lead boolean default false,
   p_customer_name text default null,
-  p_lead_type text default 'inquiry')
+  p_lead_type text default 'inquiry',
+  p_template jsonb default null)
 returns jsonb
 language plpgsql
 security definer
@@ -21,6 +29,10 @@ as $$
 declare
   v_user uuid := auth.uid();
   v_e164 text;
+  v_template_name text;
+  v_template_language text;
+  v_template_parameters jsonb;
+  v_body text := p_message;
   v_contact jsonb;
   v_contact_id uuid;
   v_lead_id uuid;
@@ -40,11 +52,37 @@ begin
   if v_e164 is null then
     return crm.invalid_phone(p_to);
   end if;
-  if p_message is null or length(btrim(p_message)) = 0 then
-    return platform.refusal('message_required', 'A message needs a text');
+  if p_message is not null and p_template is not null then
+    return platform.refusal('message_or_template', 'A message is either a text or a template, not both');
   end if;
-  if length(p_message) > 4096 then
-    return platform.refusal('message_too_long', 'A WhatsApp text has at most 4096 characters');
+  if p_template is null then
+    if p_message is null or length(btrim(p_message)) = 0 then
+      return platform.refusal('message_required', 'A message needs a text (or a template)');
+    end if;
+    if length(p_message) > 4096 then
+      return platform.refusal('message_too_long', 'A WhatsApp text has at most 4096 characters');
+    end if;
+  else
+    if jsonb_typeof(p_template) <> 'object' or p_template - array['name', 'language', 'parameters'] <> '{}'::jsonb then
+      return platform.refusal('invalid_template', 'A template is {name, language, parameters}');
+    end if;
+    v_template_name := case when jsonb_typeof(p_template -> 'name') = 'string' then p_template ->> 'name' end;
+    if v_template_name is null or v_template_name !~ '^[a-z0-9_]+$' or length(v_template_name) > 512 then
+      return platform.refusal('invalid_template_name', 'A template name is the approved template''s name: lowercase letters, digits and underscores');
+    end if;
+    v_template_language := case when jsonb_typeof(p_template -> 'language') = 'string' then p_template ->> 'language' end;
+    if v_template_language is null or v_template_language !~ '^[a-z]{2,3}(_[A-Z]{2})?$' then
+      return platform.refusal('invalid_template_language', 'A template language is a WhatsApp language code such as en or en_US');
+    end if;
+    v_template_parameters := coalesce(p_template -> 'parameters', '[]'::jsonb);
+    if jsonb_typeof(v_template_parameters) <> 'array' or jsonb_array_length(v_template_parameters) > 100
+       or exists (select 1 from jsonb_array_elements(v_template_parameters) p
+                  where jsonb_typeof(p) <> 'string' or length(btrim(p #>> '{}')) = 0 or length(p #>> '{}') > 1024) then
+      return platform.refusal('invalid_template_parameters', 'Template parameters are at most 100 texts of 1 to 1024 characters each');
+    end if;
+    v_body := left(format('[template %s, %s]%s', v_template_name, v_template_language,
+      (select coalesce(string_agg(' ' || (p #>> '{}'), ' |' order by n), '')
+       from jsonb_array_elements(v_template_parameters) with ordinality e(p, n))), 4096);
   end if;
   if coalesce(p_create_lead, false) then
     if p_customer_name is null or length(btrim(p_customer_name)) = 0 then
@@ -55,7 +93,13 @@ begin
     end if;
   end if;
 
+  -- Under the customer's lock an inbound message that the webhook is storing is either seen or not yet
+  -- begun; the refusal comes before anything is written.
   perform leads.lock_customer(p_workspace_id, v_e164);
+  if p_template is null and not leads.in_service_window(p_workspace_id, crm.contact_by_phone(p_workspace_id, v_e164)) then
+    return platform.refusal('outside_service_window',
+      'This customer has not written in the last 24 hours, so WhatsApp delivers no free-form text to them: send a template message instead');
+  end if;
   v_contact := crm.upsert_contact(p_workspace_id, v_e164, coalesce(nullif(btrim(p_customer_name), ''), v_e164));
   if not (v_contact ->> 'success')::boolean then
     raise exception 'crm.upsert_contact refused: %', v_contact ->> 'code' using errcode = '22023';
@@ -79,8 +123,10 @@ begin
     returning id into v_conversation_id;
   end if;
 
-  insert into leads.messages (workspace_id, conversation_id, direction, body, status, sent_by)
-  values (p_workspace_id, v_conversation_id, 'out', p_message, 'queued', v_user)
+  insert into leads.messages (workspace_id, conversation_id, direction, body, status, sent_by,
+    template_name, template_language, template_parameters)
+  values (p_workspace_id, v_conversation_id, 'out', v_body, 'queued', v_user,
+    v_template_name, v_template_language, v_template_parameters)
   returning id into v_message_id;
   update leads.conversations c set last_message_at = now(), updated_at = now()
   where c.workspace_id = p_workspace_id and c.id = v_conversation_id;
@@ -88,11 +134,58 @@ begin
   values (p_workspace_id, v_message_id, v_e164);
 
   return jsonb_build_object('success', true, 'message_id', v_message_id, 'conversation_id', v_conversation_id,
-    'lead_id', v_lead_id);
+    'lead_id', v_lead_id) || (
+    select leads.delivery_json(m, o)
+    from leads.messages m
+    join leads.outbox o on o.workspace_id = m.workspace_id and o.message_id = m.id
+    where m.workspace_id = p_workspace_id and m.id = v_message_id);
 end;
 $$;
 
-grant execute on function public.send_whatsapp_message(uuid, text, text, boolean, text, text) to lockstep_api;
+grant execute on function public.send_whatsapp_message(uuid, text, text, boolean, text, text, jsonb) to lockstep_api;
+
+/*
+ * leads.in_service_window(workspace, contact) → boolean: whether the customer wrote within the last 24
+ * hours, so WhatsApp delivers free-form text to them. The time is the customer's, as Meta stamped the
+ * message (a webhook can arrive late, or be redelivered), never later than its arrival; false for no
+ * contact or one who never wrote.
+ */
+create or replace function leads.in_service_window(p_workspace_id uuid, p_contact_id uuid)
+returns boolean
+language sql
+stable
+set search_path = ''
+as $$
+  select exists (
+    select 1
+    from leads.conversations c
+    join leads.messages m on m.workspace_id = c.workspace_id and m.conversation_id = c.id
+    where c.workspace_id = p_workspace_id and c.contact_id = p_contact_id and m.direction = 'in'
+      -- least() ignores a null wa_timestamp; the created_at bound lets the index on created_at serve.
+      and m.created_at > now() - interval '24 hours'
+      and least(m.wa_timestamp, m.created_at) > now() - interval '24 hours')
+$$;
+
+/*
+ * leads.delivery_json(message, its outbox row) → {status, attempts, last_error: {code, message} | null,
+ * next_attempt_at, template: {name, language, parameters} | null}: how far an outbound message got, for
+ * the send answer and list_messages. attempts counts the sends begun; next_attempt_at, while the message
+ * waits to be sent, is when the worker tries next (after a retryable error, when its backoff ends).
+ */
+create or replace function leads.delivery_json(m leads.messages, o leads.outbox)
+returns jsonb
+language sql
+stable
+set search_path = ''
+as $$
+  select jsonb_build_object(
+    'status', m.status,
+    'attempts', coalesce(o.attempts, 0),
+    'last_error', case when o.last_error is not null then jsonb_build_object('code', o.last_error_code, 'message', o.last_error) end,
+    'next_attempt_at', case when o.done_at is null then o.next_attempt_at end,
+    'template', case when m.template_name is not null then jsonb_build_object(
+      'name', m.template_name, 'language', m.template_language, 'parameters', m.template_parameters) end)
+$$;
 
 /*
  * list_conversations(p_workspace_id, p_status, p_limit) → {success, conversations: [...]}: most recent
@@ -127,7 +220,8 @@ grant execute on function public.list_conversations(uuid, text, integer) to lock
 
 /*
  * list_messages(p_workspace_id, p_conversation_id, p_limit) → {success, messages: [...]}: oldest first,
- * members only. Refusals: workspace_not_found, conversation_not_found.
+ * members only; an outbound message shows its delivery (status, attempts, last_error, next_attempt_at,
+ * template: leads.delivery_json). Refusals: workspace_not_found, conversation_not_found.
  */
 create or replace function public.list_messages(p_workspace_id uuid, p_conversation_id uuid, p_limit integer default 500)
 returns jsonb
@@ -145,16 +239,20 @@ begin
   end if;
   return jsonb_build_object('success', true, 'messages', (
     select coalesce(jsonb_agg(jsonb_build_object(
-             'message_id', m.id, 'direction', m.direction, 'body', m.body, 'status', m.status,
-             'error', m.error, 'wa_message_id', m.wa_message_id, 'created_at', m.created_at,
-             'sent_at', m.sent_at, 'delivered_at', m.delivered_at, 'read_at', m.read_at)
-             order by m.created_at, m.id), '[]'::jsonb)
+             'message_id', (s.m).id, 'direction', (s.m).direction, 'body', (s.m).body,
+             'error', (s.m).error, 'wa_message_id', (s.m).wa_message_id, 'created_at', (s.m).created_at,
+             'sent_at', (s.m).sent_at, 'delivered_at', (s.m).delivered_at, 'read_at', (s.m).read_at,
+             'failed_at', (s.m).failed_at)
+             || leads.delivery_json(s.m, o)
+             order by (s.m).created_at, (s.m).id), '[]'::jsonb)
     from (
-      select * from leads.messages m
+      select m
+      from leads.messages m
       where m.workspace_id = p_workspace_id and m.conversation_id = p_conversation_id
       order by m.created_at, m.id
       limit least(greatest(coalesce(p_limit, 500), 1), 5000)
-    ) m));
+    ) s
+    left join leads.outbox o on o.workspace_id = (s.m).workspace_id and o.message_id = (s.m).id));
 end;
 $$;
 

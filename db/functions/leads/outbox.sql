@@ -9,9 +9,10 @@
 
 /*
  * leads.claim_outbox(p_limit, p_lease) → jsonb array of {workspace_id, outbox_id, lease_token, message_id,
- * attempts, recipient, body, phone_number_id, access_token}: server only (the worker). Takes due rows
- * with FOR UPDATE SKIP LOCKED and leases them for p_lease under a new token each, so concurrent workers
- * never take one row twice. attempts counts the sends begun so far.
+ * attempts, recipient, body, template: {name, language, parameters} | null, phone_number_id,
+ * access_token}: server only (the worker). Takes due rows (next_attempt_at passed: a retry waits out its
+ * backoff) with FOR UPDATE SKIP LOCKED and leases them for p_lease under a new token each, so concurrent
+ * workers never take one row twice. attempts counts the sends begun so far.
  */
 create or replace function leads.claim_outbox(p_limit integer, p_lease interval)
 returns jsonb
@@ -37,6 +38,8 @@ as $$
   select coalesce(jsonb_agg(jsonb_build_object(
            'workspace_id', c.workspace_id, 'outbox_id', c.id, 'lease_token', c.lease_token, 'message_id', c.message_id,
            'attempts', c.attempts, 'recipient', c.recipient, 'body', m.body,
+           'template', case when m.template_name is not null then jsonb_build_object(
+             'name', m.template_name, 'language', m.template_language, 'parameters', m.template_parameters) end,
            'phone_number_id', w.phone_number_id, 'access_token', w.access_token)), '[]'::jsonb)
   from claimed c
   join leads.messages m on m.workspace_id = c.workspace_id and m.id = c.message_id
@@ -127,40 +130,68 @@ $$;
 grant execute on function leads.complete_outbox(uuid, uuid, uuid, text) to lockstep_api;
 
 /*
- * leads.fail_outbox(p_workspace_id, p_outbox_id, p_lease_token, p_error, p_retry_after) → boolean: server
- * only. With p_retry_after, the row is released for another attempt after that delay; without, it is
- * given up and the message is marked failed with p_error. False, changing nothing, when the token no
- * longer holds the row: a stale failure must not release the new holder's lease.
+ * leads.fail_outbox(p_workspace_id, p_outbox_id, p_lease_token, p_retryable, p_error_code, p_error,
+ * p_retry_base, p_retry_cap, p_max_attempts) → {recorded, status, attempts, next_attempt_at}: server only.
+ * The attempt failed as the worker classified the Cloud API's answer (p_retryable; p_error_code: a Graph
+ * code such as 131047, or http_503, timeout, network_error). The row keeps the code and the text as its
+ * last error. Retryable, and fewer than p_max_attempts sends begun: the row waits p_retry_base × 2^(attempts
+ * − 1), at most p_retry_cap, and the message stays 'queued'. Otherwise the row is done and the message is
+ * 'failed' with the reason (after the last retry, saying how many attempts were made). recorded: false,
+ * changing nothing, when the token no longer holds the row: a stale failure must not release the new
+ * holder's lease.
  */
-create or replace function leads.fail_outbox(p_workspace_id uuid, p_outbox_id uuid, p_lease_token uuid, p_error text, p_retry_after interval)
-returns boolean
+create or replace function leads.fail_outbox(
+  p_workspace_id uuid,
+  p_outbox_id uuid,
+  p_lease_token uuid,
+  p_retryable boolean,
+  p_error_code text,
+  p_error text,
+  p_retry_base interval,
+  p_retry_cap interval,
+  p_max_attempts integer)
+returns jsonb
 language plpgsql
 security definer
 set search_path = ''
 as $$
 declare
-  v_message_id uuid;
+  v_row leads.outbox;
+  v_code text := left(coalesce(p_error_code, 'unknown'), 64);
+  v_error text := left(coalesce(p_error, 'The send failed'), 2000);
+  v_delay interval;
 begin
-  if p_retry_after is not null then
-    update leads.outbox o
-    set next_attempt_at = now() + p_retry_after, claimed_until = null, last_error = left(p_error, 2000)
-    where o.workspace_id = p_workspace_id and o.id = p_outbox_id and o.lease_token = p_lease_token and o.done_at is null;
-    return found;
-  end if;
-  update leads.outbox o set done_at = now(), claimed_until = null, last_error = left(p_error, 2000)
+  select * into v_row
+  from leads.outbox o
   where o.workspace_id = p_workspace_id and o.id = p_outbox_id and o.lease_token = p_lease_token and o.done_at is null
-  returning o.message_id into v_message_id;
-  if v_message_id is null then
-    return false;
+  for update;
+  if v_row.id is null then
+    return jsonb_build_object('recorded', false);
   end if;
+
+  if coalesce(p_retryable, false) and v_row.attempts < coalesce(p_max_attempts, 10) then
+    v_delay := least(coalesce(p_retry_base, interval '30 seconds') * power(2, least(greatest(v_row.attempts - 1, 0), 20)),
+                     coalesce(p_retry_cap, interval '1 hour'));
+    update leads.outbox o
+    set next_attempt_at = now() + v_delay, claimed_until = null, last_error_code = v_code, last_error = v_error
+    where o.workspace_id = p_workspace_id and o.id = p_outbox_id
+    returning o.* into v_row;
+    return jsonb_build_object('recorded', true, 'status', 'queued', 'attempts', v_row.attempts, 'next_attempt_at', v_row.next_attempt_at);
+  end if;
+
+  update leads.outbox o set done_at = now(), claimed_until = null, last_error_code = v_code, last_error = v_error
+  where o.workspace_id = p_workspace_id and o.id = p_outbox_id;
   update leads.messages m
-  set status = 'failed', error = left(p_error, 2000), failed_at = now(), updated_at = now()
-  where m.workspace_id = p_workspace_id and m.id = v_message_id;
-  return true;
+  set status = 'failed', failed_at = now(), updated_at = now(),
+      error = left(case when coalesce(p_retryable, false)
+                        then format('Gave up after %s attempts; the last: %s', v_row.attempts, v_error)
+                        else v_error end, 2000)
+  where m.workspace_id = p_workspace_id and m.id = v_row.message_id;
+  return jsonb_build_object('recorded', true, 'status', 'failed', 'attempts', v_row.attempts, 'next_attempt_at', null);
 end;
 $$;
 
-grant execute on function leads.fail_outbox(uuid, uuid, uuid, text, interval) to lockstep_api;
+grant execute on function leads.fail_outbox(uuid, uuid, uuid, boolean, text, text, interval, interval, integer) to lockstep_api;
 
 -- Graceful shutdown: a stopping server gives back the outbox rows it claimed but did not try yet.
 

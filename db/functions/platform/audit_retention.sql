@@ -29,8 +29,9 @@ as $$
     when 'crm.clients' then array['name', 'notes']
     when 'crm.contacts' then array['name', 'phone', 'phone_e164', 'email']
     when 'leads.leads' then array['details']
-    -- error: the Cloud API's reason for a failed message, which may quote the recipient.
-    when 'leads.messages' then array['body', 'error']
+    -- error: the Cloud API's reason for a failed message, which may quote the recipient;
+    -- template_parameters: the texts filled into a template (names, order details).
+    when 'leads.messages' then array['body', 'error', 'template_parameters']
     when 'leads.outbox' then array['recipient', 'last_error']
     when 'leads.pending_statuses' then array['error']
     when 'gifts.wishlists' then array['title']

@@ -135,6 +135,7 @@ public sealed record Conversation(Guid ConversationId, Guid ContactId, Guid? Lea
 public sealed record ConversationList(Conversation[] Conversations);
 
 public sealed record Message(Guid MessageId, string Direction, string Body, string Status, string? Error, string? WaMessageId,
-    DateTimeOffset CreatedAt, DateTimeOffset? SentAt, DateTimeOffset? DeliveredAt, DateTimeOffset? ReadAt);
+    DateTimeOffset CreatedAt, DateTimeOffset? SentAt, DateTimeOffset? DeliveredAt, DateTimeOffset? ReadAt, DateTimeOffset? FailedAt,
+    int Attempts, DeliveryError? LastError, DateTimeOffset? NextAttemptAt, MessageTemplate? Template);
 
 public sealed record MessageList(Message[] Messages);

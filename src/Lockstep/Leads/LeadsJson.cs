@@ -19,6 +19,7 @@ namespace Lockstep.Leads;
 [JsonSerializable(typeof(WhatsAppConnected))]
 [JsonSerializable(typeof(SendWhatsAppRequest))]
 [JsonSerializable(typeof(WhatsAppQueued))]
-[JsonSerializable(typeof(CloudTextMessage))]
+[JsonSerializable(typeof(MessageTemplate))]
+[JsonSerializable(typeof(CloudMessage))]
 [JsonSerializable(typeof(OutboxClaim[]))]
 public sealed partial class LeadsJson : JsonSerializerContext;

@@ -58,8 +58,8 @@ public sealed record WhatsAppOptions(
             configuration.GetValue("Lockstep:Leads:Outbox:BatchSize", 20),
             sendTimeout,
             configuration.GetValue<int?>("Lockstep:Leads:Outbox:LeaseMs") is { } lease ? TimeSpan.FromMilliseconds(lease) : sendTimeout * 4,
-            TimeSpan.FromMilliseconds(configuration.GetValue("Lockstep:Leads:Outbox:RetryBaseDelayMs", 2000)),
-            TimeSpan.FromMilliseconds(configuration.GetValue("Lockstep:Leads:Outbox:RetryMaxDelayMs", 300000)),
+            TimeSpan.FromMilliseconds(configuration.GetValue("Lockstep:Leads:Outbox:RetryBaseDelayMs", 30000)),
+            TimeSpan.FromMilliseconds(configuration.GetValue("Lockstep:Leads:Outbox:RetryMaxDelayMs", 3600000)),
             configuration.GetValue("Lockstep:Leads:Outbox:MaxAttempts", 10));
         // A row's lease, renewed as its send begins, must cover the send and the recording of it; a
         // shorter one would let another instance send the message again while this one waits for the API.

@@ -1,8 +1,8 @@
 using System.Diagnostics;
-using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Lockstep.Platform.Database;
 using Npgsql;
 
@@ -19,8 +19,10 @@ namespace Lockstep.Leads;
 /// guarded twice: a failed recording is retried, with backoff, while the lease lasts; and each send carries
 /// the message id as biz_opaque_callback_data, which Meta echoes in its status updates, so a later attempt
 /// finds a send that was accepted but never recorded (the server died in between) and records it instead.
-/// 5xx, 408, 429, timeouts and network errors are retried with exponential backoff up to MaxAttempts;
-/// any other 4xx gives up at once and marks the message failed with the API's reason.
+/// A failed send is classified (WhatsAppCloudApi.ClassifySend: the Cloud API's error code, else its HTTP
+/// status; timeouts and network errors are retried) and handed to leads.fail_outbox, which keeps the code
+/// and reason on the row and either schedules the retry (RetryBaseDelay doubled per attempt, at most
+/// RetryMaxDelay, up to MaxAttempts) or marks the message failed at once.
 /// The access token goes into the Authorization header only; it is never logged, nor stored in a failure reason.
 /// </summary>
 public sealed class WhatsAppOutboxWorker(DatabaseHost database, WhatsAppOptions options, ILogger<WhatsAppOutboxWorker> logger)
@@ -136,15 +138,13 @@ public sealed class WhatsAppOutboxWorker(DatabaseHost database, WhatsAppOptions 
         var item = claim with { Attempts = attempts };
         if (item.PhoneNumberId is null || item.AccessToken is null)
         {
-            await FailAsync(dataSource, item, "whatsapp_not_connected: the workspace has no WhatsApp connection", retry: false, cancellationToken);
+            await FailAsync(dataSource, item, new SendFailure(false, "whatsapp_not_connected", "The workspace has no WhatsApp connection"), cancellationToken);
             return;
         }
 
         using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(options.ApiBaseUrl, $"{Uri.EscapeDataString(item.PhoneNumberId)}/messages"))
         {
-            Content = JsonContent.Create(
-                new CloudTextMessage("whatsapp", item.Recipient.TrimStart('+'), "text", new CloudText(item.Body), item.MessageId.ToString()),
-                LeadsJson.Default.CloudTextMessage),
+            Content = JsonContent.Create(CloudMessage.For(item), LeadsJson.Default.CloudMessage),
         };
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", item.AccessToken);
 
@@ -159,8 +159,10 @@ public sealed class WhatsAppOutboxWorker(DatabaseHost database, WhatsAppOptions 
         }
         catch (Exception e) when (e is HttpRequestException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
         {
-            var reason = e is OperationCanceledException ? $"timeout after {options.SendTimeout.TotalMilliseconds:0} ms" : $"network error: {e.Message}";
-            await FailAsync(dataSource, item, reason, retry: true, cancellationToken);
+            var failure = e is OperationCanceledException
+                ? new SendFailure(true, "timeout", $"timeout after {options.SendTimeout.TotalMilliseconds:0} ms")
+                : new SendFailure(true, "network_error", $"network error: {e.Message}");
+            await FailAsync(dataSource, item, failure, cancellationToken);
             return;
         }
 
@@ -173,14 +175,13 @@ public sealed class WhatsAppOutboxWorker(DatabaseHost database, WhatsAppOptions 
                 if (waId is null)
                 {
                     // Accepted but unreadable: sending again could deliver it twice, so stop here.
-                    await FailAsync(dataSource, item, $"{status}: the Cloud API answered without a message id", retry: false, cancellationToken);
+                    await FailAsync(dataSource, item, new SendFailure(false, "no_message_id", $"HTTP {status}: the Cloud API answered without a message id"), cancellationToken);
                     return;
                 }
                 await CompleteAsync(dataSource, item, waId, leaseStarted);
                 return;
             }
-            var retry = status >= 500 || response.StatusCode is HttpStatusCode.RequestTimeout or HttpStatusCode.TooManyRequests;
-            await FailAsync(dataSource, item, $"{status}: {ErrorReason(text) ?? response.ReasonPhrase}", retry, cancellationToken);
+            await FailAsync(dataSource, item, WhatsAppCloudApi.ClassifySend(status, text), cancellationToken);
         }
     }
 
@@ -255,33 +256,30 @@ public sealed class WhatsAppOutboxWorker(DatabaseHost database, WhatsAppOptions 
             : (null, root.TryGetProperty("recorded", out var recorded) ? recorded.GetString() : null);
     }
 
-    private async Task FailAsync(NpgsqlDataSource dataSource, OutboxClaim item, string reason, bool retry, CancellationToken cancellationToken)
+    private async Task FailAsync(NpgsqlDataSource dataSource, OutboxClaim item, SendFailure failure, CancellationToken cancellationToken)
     {
         // The Cloud API may quote the token back ("Malformed access token ..."); the reason is logged,
         // and stored where every member of the workspace can read it.
-        if (item.AccessToken is { Length: > 0 } token)
-        {
-            reason = reason.Replace(token, "[access token]", StringComparison.Ordinal);
-        }
-        TimeSpan? retryAfter = null;
-        if (retry && item.Attempts < options.MaxAttempts)
-        {
-            var backoff = options.RetryBaseDelay * Math.Pow(2, Math.Min(item.Attempts - 1, 20));
-            retryAfter = backoff < options.RetryMaxDelay ? backoff : options.RetryMaxDelay;
-        }
-        else if (retry)
-        {
-            reason = $"gave up after {item.Attempts} attempts; last: {reason}";
-        }
-        await using var fail = dataSource.CreateCommand("select leads.fail_outbox($1, $2, $3, $4, $5)");
+        var reason = item.AccessToken is { Length: > 0 } token
+            ? failure.Message.Replace(token, "[access token]", StringComparison.Ordinal)
+            : failure.Message;
+        await using var fail = dataSource.CreateCommand("select leads.fail_outbox($1, $2, $3, $4, $5, $6, $7, $8, $9)::text");
         fail.Parameters.Add(new NpgsqlParameter { Value = item.WorkspaceId });
         fail.Parameters.Add(new NpgsqlParameter { Value = item.OutboxId });
         fail.Parameters.Add(new NpgsqlParameter { Value = item.LeaseToken });
+        fail.Parameters.Add(new NpgsqlParameter { Value = failure.Retryable });
+        fail.Parameters.Add(new NpgsqlParameter { Value = failure.Code });
         fail.Parameters.Add(new NpgsqlParameter { Value = reason });
-        fail.Parameters.Add(new NpgsqlParameter { Value = retryAfter.HasValue ? retryAfter.Value : DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Interval });
-        await fail.ExecuteScalarAsync(cancellationToken);
-        logger.LogWarning("WhatsApp message {MessageId} attempt {Attempt} failed ({Reason}); {Next}",
-            item.MessageId, item.Attempts, reason, retryAfter is null ? "marked failed" : $"retry in {retryAfter.Value.TotalMilliseconds:0} ms");
+        fail.Parameters.Add(new NpgsqlParameter { Value = options.RetryBaseDelay });
+        fail.Parameters.Add(new NpgsqlParameter { Value = options.RetryMaxDelay });
+        fail.Parameters.Add(new NpgsqlParameter { Value = options.MaxAttempts });
+        using var outcome = JsonDocument.Parse((string)(await fail.ExecuteScalarAsync(cancellationToken))!);
+        var root = outcome.RootElement;
+        logger.LogWarning("WhatsApp message {MessageId} attempt {Attempt} failed ({Code}: {Reason}); {Next}",
+            item.MessageId, item.Attempts, failure.Code, reason,
+            !root.GetProperty("recorded").GetBoolean() ? "another worker holds it now"
+            : root.GetProperty("status").GetString() == "failed" ? "marked failed"
+            : $"next attempt at {root.GetProperty("next_attempt_at").GetString()}");
     }
 
     private static string? MessageId(string json)
@@ -300,24 +298,6 @@ public sealed class WhatsAppOutboxWorker(DatabaseHost database, WhatsAppOptions 
         }
     }
 
-    private static string? ErrorReason(string json)
-    {
-        try
-        {
-            using var document = JsonDocument.Parse(json);
-            if (document.RootElement.TryGetProperty("error", out var error) && error.ValueKind == JsonValueKind.Object)
-            {
-                var message = error.TryGetProperty("message", out var m) ? m.GetString() : null;
-                var code = error.TryGetProperty("code", out var c) ? c.ToString() : null;
-                return code is null ? message : $"{message} (code {code})";
-            }
-        }
-        catch (JsonException)
-        {
-        }
-        return json.Length > 300 ? json[..300] : json.Length == 0 ? null : json;
-    }
-
     public override void Dispose()
     {
         _http.Dispose();
@@ -326,9 +306,44 @@ public sealed class WhatsAppOutboxWorker(DatabaseHost database, WhatsAppOptions 
 }
 
 public sealed record OutboxClaim(Guid WorkspaceId, Guid OutboxId, Guid LeaseToken, Guid MessageId, int Attempts, string Recipient, string Body,
-    string? PhoneNumberId, string? AccessToken);
+    OutboxTemplate? Template, string? PhoneNumberId, string? AccessToken);
 
-/// <summary>A text send; Meta echoes <paramref name="BizOpaqueCallbackData"/> (the message id) in the send's status updates.</summary>
-public sealed record CloudTextMessage(string MessagingProduct, string To, string Type, CloudText Text, string BizOpaqueCallbackData);
+public sealed record OutboxTemplate(string Name, string Language, string[] Parameters);
+
+/// <summary>
+/// A Cloud API send: a text, or a template (the only kind delivered outside the 24-hour window). Meta echoes
+/// <paramref name="BizOpaqueCallbackData"/> (the message id) in the send's status updates.
+/// </summary>
+public sealed record CloudMessage(
+    string MessagingProduct,
+    string To,
+    string Type,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] CloudText? Text,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] CloudTemplate? Template,
+    string BizOpaqueCallbackData)
+{
+    public static CloudMessage For(OutboxClaim item)
+    {
+        var to = item.Recipient.TrimStart('+');
+        if (item.Template is not { } template)
+        {
+            return new CloudMessage("whatsapp", to, "text", new CloudText(item.Body), null, item.MessageId.ToString());
+        }
+        CloudComponent[]? components = template.Parameters.Length == 0
+            ? null
+            : [new CloudComponent("body", [.. template.Parameters.Select(text => new CloudParameter("text", text))])];
+        return new CloudMessage("whatsapp", to, "template", null,
+            new CloudTemplate(template.Name, new CloudLanguage(template.Language), components), item.MessageId.ToString());
+    }
+}
 
 public sealed record CloudText(string Body);
+
+public sealed record CloudTemplate(
+    string Name, CloudLanguage Language, [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] CloudComponent[]? Components);
+
+public sealed record CloudLanguage(string Code);
+
+public sealed record CloudComponent(string Type, CloudParameter[] Parameters);
+
+public sealed record CloudParameter(string Type, string Text);

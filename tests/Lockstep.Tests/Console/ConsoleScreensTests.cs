@@ -19,6 +19,7 @@ public sealed class ConsoleScreensTests(ConsoleFixture server)
         await CallAsync(user, "select public.create_booking($1, $2, $3)::text", client, starts, starts.AddHours(1));
         await CallAsync(user, "select leads.store_whatsapp_connection($1, '100200300', 'test-access-token')::text", workspace);
         await CallAsync(user, "select public.create_lead_with_conversation($1, '+15550100456', 'Lee Lead', 'inquiry', 'Wants a trial')::text", workspace);
+        await Leads.LeadsServerFixture.CustomerWroteAsync(server, "100200300", "+15550100456");
         for (var i = 0; i < 25; i++)
         {
             await CallAsync(user, "select public.create_client_with_contact($1, $2, 'Someone')::text", workspace, $"Filler {i:00}");
@@ -39,6 +40,10 @@ public sealed class ConsoleScreensTests(ConsoleFixture server)
         await page.GetByRole(AriaRole.Status).WaitForAsync();
         await Assertions.Expect(page.Locator("main")).ToContainTextAsync("Hello from the console");
         await ConsoleFixture.ScreenshotAsync(page, "leads");
+        await page.GetByLabel("To (phone)").FillAsync("+15550100457");
+        await page.GetByLabel("Message").FillAsync("To someone who never wrote");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Send" }).ClickAsync();
+        await Assertions.Expect(page.GetByRole(AriaRole.Alert)).ToContainTextAsync("send a template message instead");
 
         await page.GotoAsync("console/clients");
         await Assertions.Expect(page.Locator("main")).ToContainTextAsync("26 clients");

@@ -50,9 +50,14 @@ public class LeadsServerFixture : DatabaseFixture
     public WhatsAppOutboxWorker Worker(WhatsAppOptions options) =>
         new(Factory.Services.GetRequiredService<DatabaseHost>(), options, NullLogger<WhatsAppOutboxWorker>.Instance);
 
-    /// <summary>Queues a text through <c>POST /whatsapp</c>; returns the message id.</summary>
+    /// <summary>
+    /// Queues a text through <c>POST /whatsapp</c> to a customer who has just written (so the 24-hour
+    /// window is open); returns the message id.
+    /// </summary>
     public async Task<Guid> QueueAsync(Guid workspace, Guid owner, string to, string message)
     {
+        var phoneNumberId = await ScalarAsync<string>("select phone_number_id from leads.whatsapp_connections where workspace_id = $1", workspace);
+        (await CustomerWritesAsync(phoneNumberId, to)).EnsureSuccessStatusCode();
         using var client = Client(owner);
         var response = await client.PostAsJsonAsync($"/api/workspaces/{workspace}/whatsapp", new { to, message });
         Assert.Equal(System.Net.HttpStatusCode.Accepted, response.StatusCode);
@@ -111,7 +116,23 @@ public class LeadsServerFixture : DatabaseFixture
         return await client.SendAsync(request);
     }
 
-    public static string InboundPayload(string phoneNumberId, string from, string waMessageId, string text, string name = "Ann Customer") =>
+    /// <summary>
+    /// The customer <paramref name="from"/> writes to the number (a signed inbound delivery), at
+    /// <paramref name="at"/> by Meta's timestamp (now when not given): what opens the 24-hour window.
+    /// </summary>
+    public Task<HttpResponseMessage> CustomerWritesAsync(string phoneNumberId, string from, DateTimeOffset? at = null) =>
+        DeliverAsync(InboundPayload(phoneNumberId, from.TrimStart('+').Replace(" ", "", StringComparison.Ordinal), "wamid." + Guid.NewGuid().ToString("N"), "Hello", at: at));
+
+    /// <summary>The same for a test without the server: the delivery goes straight to <c>leads.ingest_whatsapp</c>.</summary>
+    public static async Task CustomerWroteAsync(DatabaseFixture db, string phoneNumberId, string e164)
+    {
+        var stored = await db.ScalarAsync<string>("select leads.ingest_whatsapp($1::jsonb)::text",
+            InboundPayload(phoneNumberId, e164.TrimStart('+'), "wamid." + Guid.NewGuid().ToString("N"), "Hello"));
+        Assert.Equal(1, JsonDocument.Parse(stored).RootElement.GetProperty("stored").GetInt32());
+    }
+
+    public static string InboundPayload(string phoneNumberId, string from, string waMessageId, string text, string name = "Ann Customer",
+        DateTimeOffset? at = null) =>
         JsonSerializer.Serialize(new
         {
             @object = "whatsapp_business_account",
@@ -130,7 +151,14 @@ public class LeadsServerFixture : DatabaseFixture
                                 messaging_product = "whatsapp",
                                 metadata = new { display_phone_number = "15550000000", phone_number_id = phoneNumberId },
                                 contacts = new[] { new { profile = new { name }, wa_id = from } },
-                                messages = new[] { new { from, id = waMessageId, timestamp = "1731000000", type = "text", text = new { body = text } } },
+                                messages = new[]
+                                {
+                                    new
+                                    {
+                                        from, id = waMessageId, timestamp = (at ?? DateTimeOffset.UtcNow).ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture),
+                                        type = "text", text = new { body = text },
+                                    },
+                                },
                             },
                         },
                     },

@@ -28,6 +28,7 @@ public sealed class WhatsAppOutboundTests(LeadsServerFixture server) : IClassFix
     {
         var (workspace, owner, phoneNumberId) = await server.ConnectedWorkspaceAsync();
 
+        await server.CustomerWritesAsync(phoneNumberId, "+1 555 123 0101");
         var (_, message, _) = await SendAsync(workspace, owner, new { to = "+1 555 123 0101", message = "Your order is ready" });
 
         Assert.Equal("sent", await server.EventuallyAsync<string>(MessageStatus, s => s == "sent", workspace, message));
@@ -48,6 +49,7 @@ public sealed class WhatsAppOutboundTests(LeadsServerFixture server) : IClassFix
             new CloudApiStandIn.Reply(503, """{"error":{"message":"Service temporarily unavailable","code":2}}"""),
             new CloudApiStandIn.Reply(500, """{"error":{"message":"Internal error","code":1}}"""));
 
+        await server.CustomerWritesAsync(phoneNumberId, "+15551230102");
         var (_, message, _) = await SendAsync(workspace, owner, new { to = "+15551230102", message = "Hello" });
 
         Assert.Equal("sent", await server.EventuallyAsync<string>(MessageStatus, s => s == "sent", workspace, message));
@@ -65,6 +67,7 @@ public sealed class WhatsAppOutboundTests(LeadsServerFixture server) : IClassFix
         server.CloudApi.Script(phoneNumberId,
             new CloudApiStandIn.Reply(400, """{"error":{"message":"(#100) Invalid parameter","type":"OAuthException","code":100}}"""));
 
+        await server.CustomerWritesAsync(phoneNumberId, "+15551230103");
         var (_, message, _) = await SendAsync(workspace, owner, new { to = "+15551230103", message = "Hello" });
 
         Assert.Equal("failed", await server.EventuallyAsync<string>(MessageStatus, s => s == "failed", workspace, message));
@@ -83,6 +86,7 @@ public sealed class WhatsAppOutboundTests(LeadsServerFixture server) : IClassFix
         server.CloudApi.Script(phoneNumberId,
             new CloudApiStandIn.Reply(401, $$$"""{"error":{"message":"Malformed access token {{{token}}}","type":"OAuthException","code":190}}"""));
 
+        await server.CustomerWritesAsync(phoneNumberId, "+15551230107");
         var (_, message, _) = await SendAsync(workspace, owner, new { to = "+15551230107", message = "Hello" });
 
         Assert.Equal("failed", await server.EventuallyAsync<string>(MessageStatus, s => s == "failed", workspace, message));
@@ -100,6 +104,7 @@ public sealed class WhatsAppOutboundTests(LeadsServerFixture server) : IClassFix
         var (workspace, owner, phoneNumberId) = await server.ConnectedWorkspaceAsync();
         server.CloudApi.Script(phoneNumberId, new CloudApiStandIn.Reply(200, "{}", Hang: TimeSpan.FromSeconds(30)));
 
+        await server.CustomerWritesAsync(phoneNumberId, "+15551230104");
         var (_, message, _) = await SendAsync(workspace, owner, new { to = "+15551230104", message = "Hello" });
 
         Assert.Equal("sent", await server.EventuallyAsync<string>(MessageStatus, s => s == "sent", workspace, message));
@@ -114,16 +119,20 @@ public sealed class WhatsAppOutboundTests(LeadsServerFixture server) : IClassFix
         var (workspace, owner, phoneNumberId) = await server.ConnectedWorkspaceAsync();
         server.CloudApi.Script(phoneNumberId, Enumerable.Repeat(new CloudApiStandIn.Reply(502, "bad gateway"), 10).ToArray());
 
+        await server.CustomerWritesAsync(phoneNumberId, "+15551230105");
         var (_, message, _) = await SendAsync(workspace, owner, new { to = "+15551230105", message = "Hello" });
 
         Assert.Equal("failed", await server.EventuallyAsync<string>(MessageStatus, s => s == "failed", workspace, message));
         Assert.Equal(5, server.CloudApi.ReceivedFor(phoneNumberId).Count); // Lockstep:Leads:Outbox:MaxAttempts = 5
+        Assert.Equal("Gave up after 5 attempts; the last: HTTP 502: bad gateway",
+            await server.ScalarAsync<string>("select error from leads.messages where workspace_id = $1 and id = $2", workspace, message));
     }
 
     [Fact]
     public async Task Send_WithCreateLead_WritesLeadConversationMessageAndOutboxTogether()
     {
-        var (workspace, owner, _) = await server.ConnectedWorkspaceAsync();
+        var (workspace, owner, phoneNumberId) = await server.ConnectedWorkspaceAsync();
+        await server.CustomerWritesAsync(phoneNumberId, "+15551230106");
 
         var (_, message, body) = await SendAsync(workspace, owner,
             new { to = "+15551230106", message = "Hello John!", create_lead = true, customer_name = "John Doe" });
@@ -241,6 +250,7 @@ public sealed class WhatsAppOutboundTests(LeadsServerFixture server) : IClassFix
         var messages = new List<Guid>();
         for (var i = 0; i < 30; i++)
         {
+            await server.CustomerWritesAsync(phoneNumberId, $"+155512302{i:00}");
             messages.Add((await SendAsync(workspace, owner, new { to = $"+155512302{i:00}", message = $"Message {i}" })).Message);
         }
 
@@ -263,6 +273,7 @@ public sealed class WhatsAppOutboundTests(LeadsServerFixture server) : IClassFix
     public async Task StatusWebhook_WhenDeliveredThenReadThenLateSent_MovesOnlyForward()
     {
         var (workspace, owner, phoneNumberId) = await server.ConnectedWorkspaceAsync();
+        await server.CustomerWritesAsync(phoneNumberId, "+15551230199");
         var (_, message, _) = await SendAsync(workspace, owner, new { to = "+15551230199", message = "Hello" });
         await server.EventuallyAsync<string>(MessageStatus, s => s == "sent", workspace, message);
         var waId = await server.ScalarAsync<string>("select wa_message_id from leads.messages where workspace_id = $1 and id = $2", workspace, message);

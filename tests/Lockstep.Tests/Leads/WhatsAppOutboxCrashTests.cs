@@ -21,6 +21,7 @@ public sealed class WhatsAppOutboxCrashTests(DatabaseFixture db) : IClassFixture
         var workspace = (await CallAsync(owner, "select public.create_workspace('Crash')::text")).GetProperty("workspace_id").GetGuid();
         var phoneNumberId = Random.Shared.NextInt64(100_000_000_000, 999_999_999_999).ToString(System.Globalization.CultureInfo.InvariantCulture);
         await CallAsync(owner, "select leads.store_whatsapp_connection($1, $2, 'crash-token')::text", workspace, phoneNumberId);
+        await LeadsServerFixture.CustomerWroteAsync(db, phoneNumberId, "+15551230701");
         var message = (await CallAsync(owner, "select public.send_whatsapp_message(p_workspace_id => $1, p_to => '+15551230701', p_message => 'Once')::text", workspace))
             .GetProperty("message_id").GetGuid();
         Process? server = null;

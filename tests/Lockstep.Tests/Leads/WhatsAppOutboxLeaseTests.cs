@@ -79,8 +79,10 @@ public sealed class WhatsAppOutboxLeaseTests(OutboxWorkersFixture server) : ICla
         var before = await RowAsync(workspace, message);
 
         Assert.Equal("""{"started": false}""", await CallAsync("begin_outbox_attempt($1, $2, $3, interval '1 minute')", workspace, row, staleToken));
-        Assert.Equal("false", await CallAsync("fail_outbox($1, $2, $3, 'stale failure', interval '1 second')", workspace, row, staleToken));
-        Assert.Equal("false", await CallAsync("fail_outbox($1, $2, $3, 'stale failure', null)", workspace, row, staleToken));
+        Assert.Equal("""{"recorded": false}""", await CallAsync(
+            "fail_outbox($1, $2, $3, true, '131000', 'stale failure', interval '1 second', interval '1 hour', 10)", workspace, row, staleToken));
+        Assert.Equal("""{"recorded": false}""", await CallAsync(
+            "fail_outbox($1, $2, $3, false, '131026', 'stale failure', interval '1 second', interval '1 hour', 10)", workspace, row, staleToken));
         Assert.Equal("false", await CallAsync("release_outbox($1, $2, $3)", workspace, row, staleToken));
         Assert.Equal("false", await CallAsync("complete_outbox($1, $2, $3, 'wamid.STALE')", workspace, row, staleToken));
         Assert.Equal(before, await RowAsync(workspace, message));

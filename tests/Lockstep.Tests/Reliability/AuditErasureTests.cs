@@ -65,7 +65,8 @@ public sealed class AuditErasureTests(DatabaseFixture db) : IClassFixture<Databa
     [
         "gifts.gift_claims.claim_type", "gifts.notifications.type",
         "leads.conversations.status", "leads.leads.source", "leads.leads.status", "leads.leads.type",
-        "leads.messages.direction", "leads.messages.status", "leads.messages.wa_message_id",
+        "leads.messages.direction", "leads.messages.status", "leads.messages.template_language", "leads.messages.template_name",
+        "leads.messages.wa_message_id", "leads.outbox.last_error_code",
         "leads.pending_statuses.callback_data", "leads.pending_statuses.status", "leads.pending_statuses.wa_message_id",
         "leads.whatsapp_connections.access_token", "leads.whatsapp_connections.phone_number_id",
         "platform.members.role", "sessions.bookings.status",
@@ -166,6 +167,7 @@ public sealed class AuditErasureTests(DatabaseFixture db) : IClassFixture<Databa
         await CallAsync(owner, "select public.create_client_with_contact($1, $2, $2, $3, $4)::text", workspace, client.Name, client.Phone, client.Email);
         await CallAsync(owner, "select public.create_lead_with_conversation($1, $2, $3, 'order', $4)::text", workspace, customer.Phone, customer.Name, details);
         await CallAsync(owner, "select leads.store_whatsapp_connection($1, '123456789', 'a-token')::text", workspace);
+        await Leads.LeadsServerFixture.CustomerWroteAsync(db, "123456789", texted.E164);
         await CallAsync(owner, "select public.send_whatsapp_message($1, $2, $3, true, $4)::text", workspace, texted.Phone, body, texted.Name);
         string[] sentinels = [.. member.Values, .. customer.Values, .. client.Values, .. texted.Values, details, body];
         var outbox = await db.ScalarAsync<long>("select count(*) from platform.audit_log where workspace_id = $1 and entity_table = 'leads.outbox'", workspace);

@@ -20,6 +20,7 @@ public sealed class ShutdownTests(DatabaseFixture db) : IClassFixture<DatabaseFi
         Assert.True(JsonDocument.Parse(connected).RootElement.GetProperty("success").GetBoolean(), connected);
         for (var i = 0; i < 3; i++)
         {
+            await Leads.LeadsServerFixture.CustomerWroteAsync(db, phoneNumberId, $"+15551239{i:000}");
             var sent = await db.ScalarAsUserAsync<string>(owner,
                 "select public.send_whatsapp_message(p_workspace_id => $1, p_to => $2, p_message => 'hi')::text", workspace, $"+15551239{i:000}");
             Assert.True(JsonDocument.Parse(sent).RootElement.GetProperty("success").GetBoolean(), sent);
