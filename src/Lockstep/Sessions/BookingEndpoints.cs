@@ -1,6 +1,7 @@
 using System.Text.Json.Serialization;
 using Lockstep.Platform.Database;
 using Lockstep.Platform.Http;
+using Lockstep.Platform.Errors;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Lockstep.Sessions;
@@ -51,10 +52,17 @@ public static class BookingEndpoints
         await ChangeAsync(context, db, "select public.mark_no_show(p_booking_id => $1)::text", [bookingId]);
 
     // No body, or {}, cancels without giving a session back: cancelling is the point, reinstating the option.
+    // A body that is there but is not an object (JSON null) is a mistake, not "no body": it cancels nothing.
     private static async Task<Results<Ok<BookingChange>, ProblemHttpResult>> CancelBooking(
-        Guid bookingId, CancelBookingRequest? request, HttpContext context, FunctionCaller db) =>
-        await ChangeAsync(context, db, "select public.cancel_booking(p_booking_id => $1, p_reinstate => $2)::text",
+        Guid bookingId, CancelBookingRequest? request, HttpContext context, FunctionCaller db)
+    {
+        if (request is null && (context.Request.ContentLength > 0 || context.Request.Headers.TransferEncoding.Count > 0))
+        {
+            return Problems.Problem(400, "invalid_body", "The body must be a JSON object, like {\"reinstate\": true}, or empty");
+        }
+        return await ChangeAsync(context, db, "select public.cancel_booking(p_booking_id => $1, p_reinstate => $2)::text",
             [bookingId, request?.Reinstate ?? false]);
+    }
 
     private static async Task<Results<Ok<BookingChange>, ProblemHttpResult>> ChangeAsync(
         HttpContext context, FunctionCaller db, string sql, object?[] args)

@@ -186,6 +186,22 @@ public sealed class SessionEndpointTests(ServerFixture server) : IClassFixture<S
     }
 
     [Theory]
+    [InlineData("null")]
+    [InlineData("[]")]
+    [InlineData("true")]
+    public async Task CancelBooking_WhenTheBodyIsNotAnObject_Answers400AndKeepsTheBooking(string body)
+    {
+        var (owner, _, client) = await ClientAsync(server);
+        var pack = await PackAsync(server, owner, client, 3);
+        var booking = await BookingAsync(server, owner, client, pack, DateTimeOffset.UtcNow.AddDays(2));
+
+        var response = await server.Client(owner).PostAsync($"/api/bookings/{booking}/cancel", Http.Json(body));
+
+        await Http.AssertProblemAsync(response, HttpStatusCode.BadRequest, "invalid_body");
+        Assert.Equal("scheduled", await server.ScalarAsync<string>("select status from sessions.bookings where id = $1", booking));
+    }
+
+    [Theory]
     [InlineData("?to=2031-01-01T00:00:00Z", "from")]
     [InlineData("?from=2031-01-01T00:00:00Z", "to")]
     [InlineData("", "from")]
