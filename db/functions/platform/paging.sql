@@ -1,8 +1,8 @@
 /*
  * Keyset paging, the one way every list pages: newest first by a (timestamp, id) key; a page of p_limit
  * rows (1..200) carries next_before, the key of its last row, to pass back as p_before for the rows
- * after it (null when there are none). The cursor is opaque to callers: base64url, without padding, of
- * '<timestamp in UTC, microseconds>|<id>'.
+ * after it. A list reads p_limit + 1 rows, so next_before is null exactly when no row follows. The
+ * cursor is opaque to callers: base64url, without padding, of '<timestamp in UTC, microseconds>|<id>'.
  */
 
 /*
