@@ -126,42 +126,64 @@ $$;
 grant execute on function public.add_wishlist_item(uuid, text, numeric, text, text) to lockstep_api;
 
 /*
- * list_wishlists(p_workspace_id) → {success, wishlists: [{wishlist_id, title, celebrant_id,
- * celebrant_name, item_count, created_at}]}. Refusals: workspace_not_found.
+ * list_wishlists(p_workspace_id, p_limit, p_before) → {success, wishlists: [{wishlist_id, title,
+ * celebrant_id, celebrant_name, item_count, created_at}], next_before}: newest first, p_limit (1..200) at
+ * a time (db/functions/platform/paging.sql). Refusals: workspace_not_found, invalid_limit, invalid_cursor.
  */
-create or replace function public.list_wishlists(p_workspace_id uuid)
+create or replace function public.list_wishlists(p_workspace_id uuid, p_limit integer default 50, p_before text default null)
 returns jsonb
 language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
+declare
+  v_before_at timestamptz;
+  v_before_id uuid;
+  v_refusal jsonb;
 begin
   if platform.member_role(p_workspace_id, auth.uid()) is null then
     return platform.refusal('workspace_not_found', 'Workspace not found');
   end if;
-  return jsonb_build_object('success', true, 'wishlists', (
-    select coalesce(jsonb_agg(jsonb_build_object(
-             'wishlist_id', w.id, 'title', w.title, 'celebrant_id', w.celebrant_id,
-             'celebrant_name', gifts.member_name(w.workspace_id, w.celebrant_id),
-             'item_count', (select count(*) from gifts.wishlist_items i
-                            where i.workspace_id = w.workspace_id and i.wishlist_id = w.id),
-             'created_at', w.created_at) order by w.created_at, w.id), '[]'::jsonb)
-    from gifts.wishlists w where w.workspace_id = p_workspace_id));
+  select k.at, k.id into v_before_at, v_before_id from platform.page_key_uuid(p_before) k;
+  v_refusal := platform.page_refusal(p_limit, p_before, v_before_at);
+  if v_refusal is not null then
+    return v_refusal;
+  end if;
+  return (
+    select jsonb_build_object('success', true,
+             'wishlists', coalesce(jsonb_agg(jsonb_build_object(
+               'wishlist_id', w.id, 'title', w.title, 'celebrant_id', w.celebrant_id,
+               'celebrant_name', gifts.member_name(w.workspace_id, w.celebrant_id),
+               'item_count', (select count(*) from gifts.wishlist_items i
+                              where i.workspace_id = w.workspace_id and i.wishlist_id = w.id),
+               'created_at', w.created_at) order by w.n) filter (where w.n <= p_limit), '[]'::jsonb),
+             'next_before', case when count(*) > p_limit
+               then max(platform.page_cursor(w.created_at, w.id::text)) filter (where w.n = p_limit) end)
+    from (
+      select w.*, row_number() over (order by w.created_at desc, w.id desc) as n
+      from gifts.wishlists w
+      where w.workspace_id = p_workspace_id
+        and (w.created_at, w.id) < (v_before_at, v_before_id)
+      order by w.created_at desc, w.id desc
+      limit p_limit + 1) w);
 end;
 $$;
 
-grant execute on function public.list_wishlists(uuid) to lockstep_api;
+grant execute on function public.list_wishlists(uuid, integer, text) to lockstep_api;
 
 /*
- * get_wishlist(p_wishlist_id) → {success, wishlist_id, workspace_id, title, celebrant_id,
- * celebrant_name, is_celebrant, items: [...]}. Every item has item_id, title, price, link, notes,
- * created_at. For the celebrant that is all: no claim state, no additional costs, nothing that tells a
- * claim or split apart. For everyone else an item also has additional_costs, total, claim_state
- * (unclaimed | claimed | split_open | fully_funded), claimer_id, claimer_name, pledged, remaining.
- * Refusals: wishlist_not_found.
+ * get_wishlist(p_wishlist_id, p_items_limit, p_items_before) → {success, wishlist_id, workspace_id, title,
+ * celebrant_id, celebrant_name, is_celebrant, items: [...], items_next_before}: the wishlist and a page of
+ * its items, newest first, p_items_limit (1..200) at a time; items_next_before, passed back as
+ * p_items_before, gives the next page (db/functions/platform/paging.sql). Every item has item_id, title,
+ * price, link, notes, created_at. For the celebrant that is all: no claim state, no additional costs,
+ * nothing that tells a claim or split apart. For everyone else an item also has additional_costs, total,
+ * claim_state (unclaimed | claimed | split_open | fully_funded), claimer_id, claimer_name, pledged, remaining.
+ * Refusals: wishlist_not_found, invalid_limit, invalid_cursor.
  */
-create or replace function public.get_wishlist(p_wishlist_id uuid)
+create or replace function public.get_wishlist(
+  p_wishlist_id uuid, p_items_limit integer default 50, p_items_before text default null)
 returns jsonb
 language plpgsql
 stable
@@ -172,19 +194,27 @@ declare
   v_user uuid := auth.uid();
   v_wishlist gifts.wishlists;
   v_celebrant boolean;
+  v_before_at timestamptz;
+  v_before_id uuid;
+  v_refusal jsonb;
 begin
   select * into v_wishlist from gifts.wishlists w where w.id = p_wishlist_id;
   if v_wishlist.id is null or platform.member_role(v_wishlist.workspace_id, v_user) is null then
     return platform.refusal('wishlist_not_found', 'Wishlist not found');
   end if;
+  select k.at, k.id into v_before_at, v_before_id from platform.page_key_uuid(p_items_before) k;
+  v_refusal := platform.page_refusal(p_items_limit, p_items_before, v_before_at);
+  if v_refusal is not null then
+    return v_refusal;
+  end if;
   v_celebrant := v_wishlist.celebrant_id = v_user;
-  return jsonb_build_object(
-    'success', true, 'wishlist_id', v_wishlist.id, 'workspace_id', v_wishlist.workspace_id,
-    'title', v_wishlist.title, 'celebrant_id', v_wishlist.celebrant_id,
-    'celebrant_name', gifts.member_name(v_wishlist.workspace_id, v_wishlist.celebrant_id),
-    'is_celebrant', v_celebrant,
-    'items', (
-      select coalesce(jsonb_agg(
+  return (
+    select jsonb_build_object(
+      'success', true, 'wishlist_id', v_wishlist.id, 'workspace_id', v_wishlist.workspace_id,
+      'title', v_wishlist.title, 'celebrant_id', v_wishlist.celebrant_id,
+      'celebrant_name', gifts.member_name(v_wishlist.workspace_id, v_wishlist.celebrant_id),
+      'is_celebrant', v_celebrant,
+      'items', coalesce(jsonb_agg(
         case when v_celebrant then base
         else base || jsonb_build_object(
           'additional_costs', i.additional_costs,
@@ -198,19 +228,26 @@ begin
           'claimer_name', gifts.member_name(i.workspace_id, s.claimer_id),
           'pledged', coalesce(s.pledged, 0),
           'remaining', case when s.claim_type = 'split' then i.price + i.additional_costs - s.pledged end)
-        end order by i.created_at, i.id), '[]'::jsonb)
+        end order by i.n) filter (where i.n <= p_items_limit), '[]'::jsonb),
+      'items_next_before', case when count(*) > p_items_limit
+        then max(platform.page_cursor(i.created_at, i.id::text)) filter (where i.n = p_items_limit) end)
+    from (
+      select i.*, row_number() over (order by i.created_at desc, i.id desc) as n
       from gifts.wishlist_items i
-      cross join lateral (select jsonb_build_object(
-        'item_id', i.id, 'title', i.title, 'price', i.price, 'link', i.link, 'notes', i.notes,
-        'created_at', i.created_at) as base) b
-      left join lateral (
-        select c.claimer_id, c.claim_type,
-               (select coalesce(sum(a.amount), 0) from gifts.gift_claims a
-                where a.workspace_id = i.workspace_id and a.item_id = i.id and a.claim_type = 'split') as pledged
-        from gifts.gift_claims c
-        where c.workspace_id = i.workspace_id and c.item_id = i.id and c.is_claimer) s on true
-      where i.workspace_id = v_wishlist.workspace_id and i.wishlist_id = v_wishlist.id));
+      where i.workspace_id = v_wishlist.workspace_id and i.wishlist_id = v_wishlist.id
+        and (i.created_at, i.id) < (v_before_at, v_before_id)
+      order by i.created_at desc, i.id desc
+      limit p_items_limit + 1) i
+    cross join lateral (select jsonb_build_object(
+      'item_id', i.id, 'title', i.title, 'price', i.price, 'link', i.link, 'notes', i.notes,
+      'created_at', i.created_at) as base) b
+    left join lateral (
+      select c.claimer_id, c.claim_type,
+             (select coalesce(sum(a.amount), 0) from gifts.gift_claims a
+              where a.workspace_id = i.workspace_id and a.item_id = i.id and a.claim_type = 'split') as pledged
+      from gifts.gift_claims c
+      where c.workspace_id = i.workspace_id and c.item_id = i.id and c.is_claimer) s on true);
 end;
 $$;
 
-grant execute on function public.get_wishlist(uuid) to lockstep_api;
+grant execute on function public.get_wishlist(uuid, integer, text) to lockstep_api;

@@ -90,32 +90,48 @@ $$;
 grant execute on function public.create_lead_with_conversation(uuid, text, text, text, text, text, text) to lockstep_api;
 
 /*
- * list_leads(p_workspace_id, p_status, p_limit) → {success, leads: [...]}: newest first, members only.
- * Refusals: workspace_not_found.
+ * list_leads(p_workspace_id, p_status, p_limit, p_before) → {success, leads: [...], next_before}: newest
+ * first, p_limit (1..200) at a time (db/functions/platform/paging.sql); members only.
+ * Refusals: workspace_not_found, invalid_limit, invalid_cursor.
  */
-create or replace function public.list_leads(p_workspace_id uuid, p_status text default null, p_limit integer default 100)
+create or replace function public.list_leads(
+  p_workspace_id uuid, p_status text default null, p_limit integer default 50, p_before text default null)
 returns jsonb
 language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
+declare
+  v_before_at timestamptz;
+  v_before_id uuid;
+  v_refusal jsonb;
 begin
   if platform.member_role(p_workspace_id, auth.uid()) is null then
     return platform.refusal('workspace_not_found', 'Workspace not found');
   end if;
-  return jsonb_build_object('success', true, 'leads', (
-    select coalesce(jsonb_agg(jsonb_build_object(
-             'lead_id', l.id, 'contact_id', l.contact_id, 'type', l.type, 'status', l.status,
-             'details', l.details, 'source', l.source, 'created_by', l.created_by,
-             'assigned_to', l.assigned_to, 'created_at', l.created_at) order by l.created_at desc, l.id), '[]'::jsonb)
+  select k.at, k.id into v_before_at, v_before_id from platform.page_key_uuid(p_before) k;
+  v_refusal := platform.page_refusal(p_limit, p_before, v_before_at);
+  if v_refusal is not null then
+    return v_refusal;
+  end if;
+  return (
+    select jsonb_build_object('success', true,
+             'leads', coalesce(jsonb_agg(jsonb_build_object(
+               'lead_id', l.id, 'contact_id', l.contact_id, 'type', l.type, 'status', l.status,
+               'details', l.details, 'source', l.source, 'created_by', l.created_by,
+               'assigned_to', l.assigned_to, 'created_at', l.created_at)
+               order by l.n) filter (where l.n <= p_limit), '[]'::jsonb),
+             'next_before', case when count(*) > p_limit
+               then max(platform.page_cursor(l.created_at, l.id::text)) filter (where l.n = p_limit) end)
     from (
-      select * from leads.leads l
+      select l.*, row_number() over (order by l.created_at desc, l.id desc) as n
+      from leads.leads l
       where l.workspace_id = p_workspace_id and (p_status is null or l.status = p_status)
-      order by l.created_at desc, l.id
-      limit least(greatest(coalesce(p_limit, 100), 1), 1000)
-    ) l));
+        and (l.created_at, l.id) < (v_before_at, v_before_id)
+      order by l.created_at desc, l.id desc
+      limit p_limit + 1) l);
 end;
 $$;
 
-grant execute on function public.list_leads(uuid, text, integer) to lockstep_api;
+grant execute on function public.list_leads(uuid, text, integer, text) to lockstep_api;

@@ -188,48 +188,73 @@ as $$
 $$;
 
 /*
- * list_conversations(p_workspace_id, p_status, p_limit) → {success, conversations: [...]}: most recent
- * activity first, members only. Refusals: workspace_not_found.
+ * list_conversations(p_workspace_id, p_status, p_limit, p_before) → {success, conversations: [...],
+ * next_before}: most recent activity (the last message, else the creation) first, p_limit (1..200) at a
+ * time (db/functions/platform/paging.sql); members only. A conversation that gets a message while a
+ * caller pages moves to the front: pages already read do not show it again.
+ * Refusals: workspace_not_found, invalid_limit, invalid_cursor.
  */
-create or replace function public.list_conversations(p_workspace_id uuid, p_status text default null, p_limit integer default 100)
+create or replace function public.list_conversations(
+  p_workspace_id uuid, p_status text default null, p_limit integer default 50, p_before text default null)
 returns jsonb
 language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
+declare
+  v_before_at timestamptz;
+  v_before_id uuid;
+  v_refusal jsonb;
 begin
   if platform.member_role(p_workspace_id, auth.uid()) is null then
     return platform.refusal('workspace_not_found', 'Workspace not found');
   end if;
-  return jsonb_build_object('success', true, 'conversations', (
-    select coalesce(jsonb_agg(jsonb_build_object(
-             'conversation_id', c.id, 'contact_id', c.contact_id, 'lead_id', c.lead_id, 'status', c.status,
-             'created_at', c.created_at, 'last_message_at', c.last_message_at)
-             order by coalesce(c.last_message_at, c.created_at) desc, c.id), '[]'::jsonb)
+  select k.at, k.id into v_before_at, v_before_id from platform.page_key_uuid(p_before) k;
+  v_refusal := platform.page_refusal(p_limit, p_before, v_before_at);
+  if v_refusal is not null then
+    return v_refusal;
+  end if;
+  return (
+    select jsonb_build_object('success', true,
+             'conversations', coalesce(jsonb_agg(jsonb_build_object(
+               'conversation_id', c.id, 'contact_id', c.contact_id, 'lead_id', c.lead_id, 'status', c.status,
+               'created_at', c.created_at, 'last_message_at', c.last_message_at)
+               order by c.n) filter (where c.n <= p_limit), '[]'::jsonb),
+             'next_before', case when count(*) > p_limit
+               then max(platform.page_cursor(c.active_at, c.id::text)) filter (where c.n = p_limit) end)
     from (
-      select * from leads.conversations c
+      select c.*, coalesce(c.last_message_at, c.created_at) as active_at,
+             row_number() over (order by coalesce(c.last_message_at, c.created_at) desc, c.id desc) as n
+      from leads.conversations c
       where c.workspace_id = p_workspace_id and (p_status is null or c.status = p_status)
-      order by coalesce(c.last_message_at, c.created_at) desc, c.id
-      limit least(greatest(coalesce(p_limit, 100), 1), 1000)
-    ) c));
+        and (coalesce(c.last_message_at, c.created_at), c.id) < (v_before_at, v_before_id)
+      order by coalesce(c.last_message_at, c.created_at) desc, c.id desc
+      limit p_limit + 1) c);
 end;
 $$;
 
-grant execute on function public.list_conversations(uuid, text, integer) to lockstep_api;
+grant execute on function public.list_conversations(uuid, text, integer, text) to lockstep_api;
 
 /*
- * list_messages(p_workspace_id, p_conversation_id, p_limit) → {success, messages: [...]}: oldest first,
- * members only; an outbound message shows its delivery (status, attempts, last_error, next_attempt_at,
- * template: leads.delivery_json). Refusals: workspace_not_found, conversation_not_found.
+ * list_messages(p_workspace_id, p_conversation_id, p_limit, p_before) → {success, messages: [...],
+ * next_before}: newest first, p_limit (1..200) at a time (db/functions/platform/paging.sql); a
+ * conversation reads oldest to newest by reversing a page, and next_before fetches the older ones.
+ * An outbound message shows its delivery (status, attempts, last_error, next_attempt_at, template:
+ * leads.delivery_json). Members only. Refusals: workspace_not_found, conversation_not_found, invalid_limit, invalid_cursor.
  */
-create or replace function public.list_messages(p_workspace_id uuid, p_conversation_id uuid, p_limit integer default 500)
+create or replace function public.list_messages(
+  p_workspace_id uuid, p_conversation_id uuid, p_limit integer default 50, p_before text default null)
 returns jsonb
 language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
+declare
+  v_before_at timestamptz;
+  v_before_id uuid;
+  v_refusal jsonb;
 begin
   if platform.member_role(p_workspace_id, auth.uid()) is null then
     return platform.refusal('workspace_not_found', 'Workspace not found');
@@ -237,26 +262,34 @@ begin
   if not exists (select 1 from leads.conversations c where c.workspace_id = p_workspace_id and c.id = p_conversation_id) then
     return platform.refusal('conversation_not_found', 'Conversation not found');
   end if;
-  return jsonb_build_object('success', true, 'messages', (
-    select coalesce(jsonb_agg(jsonb_build_object(
-             'message_id', (s.m).id, 'direction', (s.m).direction, 'body', (s.m).body,
-             'error', (s.m).error, 'wa_message_id', (s.m).wa_message_id, 'created_at', (s.m).created_at,
-             'sent_at', (s.m).sent_at, 'delivered_at', (s.m).delivered_at, 'read_at', (s.m).read_at,
-             'failed_at', (s.m).failed_at)
-             || leads.delivery_json(s.m, o)
-             order by (s.m).created_at, (s.m).id), '[]'::jsonb)
+  select k.at, k.id into v_before_at, v_before_id from platform.page_key_uuid(p_before) k;
+  v_refusal := platform.page_refusal(p_limit, p_before, v_before_at);
+  if v_refusal is not null then
+    return v_refusal;
+  end if;
+  return (
+    select jsonb_build_object('success', true,
+             'messages', coalesce(jsonb_agg(jsonb_build_object(
+               'message_id', (p.m).id, 'direction', (p.m).direction, 'body', (p.m).body,
+               'error', (p.m).error, 'wa_message_id', (p.m).wa_message_id, 'created_at', (p.m).created_at,
+               'sent_at', (p.m).sent_at, 'delivered_at', (p.m).delivered_at, 'read_at', (p.m).read_at,
+               'failed_at', (p.m).failed_at)
+               || leads.delivery_json(p.m, o)
+               order by p.n) filter (where p.n <= p_limit), '[]'::jsonb),
+             'next_before', case when count(*) > p_limit
+               then max(platform.page_cursor((p.m).created_at, (p.m).id::text)) filter (where p.n = p_limit) end)
     from (
-      select m
+      select m, row_number() over (order by m.created_at desc, m.id desc) as n
       from leads.messages m
       where m.workspace_id = p_workspace_id and m.conversation_id = p_conversation_id
-      order by m.created_at, m.id
-      limit least(greatest(coalesce(p_limit, 500), 1), 5000)
-    ) s
-    left join leads.outbox o on o.workspace_id = (s.m).workspace_id and o.message_id = (s.m).id));
+        and (m.created_at, m.id) < (v_before_at, v_before_id)
+      order by m.created_at desc, m.id desc
+      limit p_limit + 1) p
+    left join leads.outbox o on o.workspace_id = (p.m).workspace_id and o.message_id = (p.m).id);
 end;
 $$;
 
-grant execute on function public.list_messages(uuid, uuid, integer) to lockstep_api;
+grant execute on function public.list_messages(uuid, uuid, integer, text) to lockstep_api;
 
 /*
  * leads.delivery_rank(status) → integer: how far a message got; status updates only move forward, so a

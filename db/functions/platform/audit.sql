@@ -79,18 +79,22 @@ where c.relkind in ('r', 'p')
        or exists (select from pg_catalog.pg_attribute a where a.attrelid = c.oid and a.attname = 'workspace_id' and not a.attisdropped));
 
 /*
- * get_audit_log(p_workspace_id, p_entity_table, p_entity_id) → jsonb: the recorded changes of one
- * entity (table such as 'crm.clients' and key), oldest first; with both null, the workspace's newest
- * 500 changes. Owners only.
- * {"success": true, "entries": [{id, at, actor_id, operation, action, entity_table, entity_id, before, after}]}
+ * get_audit_log(p_workspace_id, p_entity_table, p_entity_id, p_limit, p_before) → jsonb: the recorded
+ * changes of the workspace, or of one entity (table such as 'crm.clients' and key), newest first (by at,
+ * then id), p_limit (1..200) at a time (db/functions/platform/paging.sql). Owners only.
+ * {"success": true, "entries": [{id, at, actor_id, operation, action, entity_table, entity_id, before, after}],
+ *  "next_before": cursor or null}
  * The celebrant never learns who gives what: for the items of the caller's own wishlists, the rows of
  * any other gifts table that name the item (gift_claims by item_id, notifications by data.item_id)
  * are left out, and the item's own entries lose its claim-derived fields (additional_costs); an
  * update that changed nothing else is left out. This happens before the limit and under the entity
- * filter too, so neither the number of entries nor a filter on a claim's id tells anything.
- * Refusals: not_authenticated, workspace_not_found (not a member), forbidden (not an owner).
+ * filter too, so neither the number of entries on a page nor a filter on a claim's id tells anything.
+ * Refusals: not_authenticated, workspace_not_found (not a member), forbidden (not an owner),
+ * invalid_limit, invalid_cursor.
  */
-create or replace function public.get_audit_log(p_workspace_id uuid, p_entity_table text default null, p_entity_id text default null)
+create or replace function public.get_audit_log(
+  p_workspace_id uuid, p_entity_table text default null, p_entity_id text default null,
+  p_limit integer default 50, p_before text default null)
 returns jsonb
 language plpgsql
 stable
@@ -102,6 +106,9 @@ declare
   v_role text;
   -- Fields of an item row that only claims change: what get_wishlist does not show the celebrant.
   v_claim_fields constant text[] := array['additional_costs'];
+  v_before_at timestamptz;
+  v_before_id bigint;
+  v_refusal jsonb;
 begin
   if v_user is null then
     return platform.refusal('not_authenticated', 'Sign in to read the audit trail');
@@ -113,14 +120,23 @@ begin
   if v_role <> 'owner' then
     return platform.refusal('forbidden', 'Only owners read the audit trail');
   end if;
-  return jsonb_build_object('success', true, 'entries', coalesce((
-    select jsonb_agg(jsonb_build_object(
-             'id', e.id, 'at', e.at, 'actor_id', e.actor_id, 'operation', e.operation, 'action', e.action,
-             'entity_table', e.entity_table, 'entity_id', e.entity_id,
-             'before', case when e.own_item then e.before - v_claim_fields else e.before end,
-             'after', case when e.own_item then e.after - v_claim_fields else e.after end) order by e.id)
+  select k.at, k.id into v_before_at, v_before_id from platform.page_key_bigint(p_before) k;
+  v_refusal := platform.page_refusal(p_limit, p_before, v_before_at);
+  if v_refusal is not null then
+    return v_refusal;
+  end if;
+  return (
+    select jsonb_build_object('success', true,
+             'entries', coalesce(jsonb_agg(jsonb_build_object(
+               'id', e.id, 'at', e.at, 'actor_id', e.actor_id, 'operation', e.operation, 'action', e.action,
+               'entity_table', e.entity_table, 'entity_id', e.entity_id,
+               'before', case when e.own_item then e.before - v_claim_fields else e.before end,
+               'after', case when e.own_item then e.after - v_claim_fields else e.after end)
+               order by e.n) filter (where e.n <= p_limit), '[]'::jsonb),
+             'next_before', case when count(*) > p_limit
+               then max(platform.page_cursor(e.at, e.id::text)) filter (where e.n = p_limit) end)
     from (
-      select l.*, o.own_item
+      select l.*, o.own_item, row_number() over (order by l.at desc, l.id desc) as n
       from platform.audit_log l
       cross join lateral (select coalesce(case
           when l.entity_table = 'gifts.wishlist_items' then l.entity_id
@@ -134,12 +150,13 @@ begin
       where l.workspace_id = p_workspace_id
         and (p_entity_table is null or l.entity_table = p_entity_table)
         and (p_entity_id is null or l.entity_id = p_entity_id)
+        and (l.at, l.id) < (v_before_at, v_before_id)
         and (not o.own_item
              or (l.entity_table = 'gifts.wishlist_items'
                  and (l.action <> 'update' or l.before - v_claim_fields is distinct from l.after - v_claim_fields)))
-      order by l.id desc
-      limit 500) e), '[]'::jsonb));
+      order by l.at desc, l.id desc
+      limit p_limit + 1) e);
 end;
 $$;
 
-grant execute on function public.get_audit_log(uuid, text, text) to lockstep_api;
+grant execute on function public.get_audit_log(uuid, text, text, integer, text) to lockstep_api;

@@ -52,30 +52,49 @@ create constraint trigger workspace_keeps_owner
   execute function platform.ensure_workspace_keeps_owner();
 
 /*
- * list_members(p_workspace_id) → {success, members: [{user_id, role, display_name}]}: members only.
- * Refusals: workspace_not_found (also for non-members: a workspace is invisible to outsiders).
+ * list_members(p_workspace_id, p_limit, p_before) → {success, members: [{user_id, role, display_name}],
+ * next_before}: members only; newest first, p_limit (1..200) at a time (db/functions/platform/paging.sql).
+ * Refusals: workspace_not_found (also for non-members: a workspace is invisible to outsiders),
+ * invalid_limit, invalid_cursor.
  */
-create or replace function public.list_members(p_workspace_id uuid)
+create or replace function public.list_members(p_workspace_id uuid, p_limit integer default 50, p_before text default null)
 returns jsonb
 language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
+declare
+  v_before_at timestamptz;
+  v_before_id uuid;
+  v_refusal jsonb;
 begin
   if platform.member_role(p_workspace_id, auth.uid()) is null then
     return platform.refusal('workspace_not_found', 'Workspace not found');
   end if;
-  return jsonb_build_object('success', true, 'members', (
-    select coalesce(jsonb_agg(jsonb_build_object(
-             'user_id', m.user_id, 'role', m.role, 'display_name', m.display_name)
-             order by m.created_at, m.user_id), '[]'::jsonb)
-    from platform.members m
-    where m.workspace_id = p_workspace_id));
+  select k.at, k.id into v_before_at, v_before_id from platform.page_key_uuid(p_before) k;
+  v_refusal := platform.page_refusal(p_limit, p_before, v_before_at);
+  if v_refusal is not null then
+    return v_refusal;
+  end if;
+  return (
+    select jsonb_build_object('success', true,
+             'members', coalesce(jsonb_agg(jsonb_build_object(
+               'user_id', m.user_id, 'role', m.role, 'display_name', m.display_name)
+               order by m.n) filter (where m.n <= p_limit), '[]'::jsonb),
+             'next_before', case when count(*) > p_limit
+               then max(platform.page_cursor(m.created_at, m.user_id::text)) filter (where m.n = p_limit) end)
+    from (
+      select m.*, row_number() over (order by m.created_at desc, m.user_id desc) as n
+      from platform.members m
+      where m.workspace_id = p_workspace_id
+        and (m.created_at, m.user_id) < (v_before_at, v_before_id)
+      order by m.created_at desc, m.user_id desc
+      limit p_limit + 1) m);
 end;
 $$;
 
-grant execute on function public.list_members(uuid) to lockstep_api;
+grant execute on function public.list_members(uuid, integer, text) to lockstep_api;
 
 /*
  * add_member(p_workspace_id, p_user_id, p_role, p_display_name) → {success, user_id, role}.

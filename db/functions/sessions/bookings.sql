@@ -73,10 +73,11 @@ $$;
 grant execute on function public.create_booking(uuid, timestamptz, timestamptz, uuid) to lockstep_api;
 
 /*
- * list_client_bookings(p_client_id) → {success, bookings}: a client's bookings by start time.
- * Refusals: client_not_found (also for non-members).
+ * list_client_bookings(p_client_id, p_limit, p_before) → {success, bookings, next_before}: a client's
+ * bookings, the latest start first, p_limit (1..200) at a time (db/functions/platform/paging.sql).
+ * Refusals: client_not_found (also for non-members), invalid_limit, invalid_cursor.
  */
-create or replace function public.list_client_bookings(p_client_id uuid)
+create or replace function public.list_client_bookings(p_client_id uuid, p_limit integer default 50, p_before text default null)
 returns jsonb
 language plpgsql
 stable
@@ -85,18 +86,35 @@ set search_path = ''
 as $$
 declare
   v_workspace_id uuid := sessions.client_workspace(p_client_id);
+  v_before_at timestamptz;
+  v_before_id uuid;
+  v_refusal jsonb;
 begin
   if v_workspace_id is null then
     return platform.refusal('client_not_found', 'Client not found');
   end if;
-  return jsonb_build_object('success', true, 'bookings', (
-    select coalesce(jsonb_agg(sessions.booking_json(b) order by b.starts_at, b.id), '[]'::jsonb)
-    from sessions.bookings b
-    where b.workspace_id = v_workspace_id and b.client_id = p_client_id));
+  select k.at, k.id into v_before_at, v_before_id from platform.page_key_uuid(p_before) k;
+  v_refusal := platform.page_refusal(p_limit, p_before, v_before_at);
+  if v_refusal is not null then
+    return v_refusal;
+  end if;
+  return (
+    select jsonb_build_object('success', true,
+             'bookings', coalesce(jsonb_agg(sessions.booking_json(r.booking) order by r.n)
+                                  filter (where r.n <= p_limit), '[]'::jsonb),
+             'next_before', case when count(*) > p_limit
+               then max(platform.page_cursor((r.booking).starts_at, (r.booking).id::text)) filter (where r.n = p_limit) end)
+    from (
+      select b as booking, row_number() over (order by b.starts_at desc, b.id desc) as n
+      from sessions.bookings b
+      where b.workspace_id = v_workspace_id and b.client_id = p_client_id
+        and (b.starts_at, b.id) < (v_before_at, v_before_id)
+      order by b.starts_at desc, b.id desc
+      limit p_limit + 1) r);
 end;
 $$;
 
-grant execute on function public.list_client_bookings(uuid) to lockstep_api;
+grant execute on function public.list_client_bookings(uuid, integer, text) to lockstep_api;
 
 /*
  * sessions.finish_booking(workspace, booking, status) → jsonb: marks a scheduled booking completed or

@@ -239,10 +239,11 @@ $$;
 grant execute on function public.get_purchase(uuid) to lockstep_api;
 
 /*
- * list_client_purchases(p_client_id) → {success, purchases}: a client's packs, newest first.
- * Refusals: client_not_found (also for non-members).
+ * list_client_purchases(p_client_id, p_limit, p_before) → {success, purchases, next_before}: a client's
+ * packs, newest first, p_limit (1..200) at a time (db/functions/platform/paging.sql).
+ * Refusals: client_not_found (also for non-members), invalid_limit, invalid_cursor.
  */
-create or replace function public.list_client_purchases(p_client_id uuid)
+create or replace function public.list_client_purchases(p_client_id uuid, p_limit integer default 50, p_before text default null)
 returns jsonb
 language plpgsql
 stable
@@ -251,15 +252,32 @@ set search_path = ''
 as $$
 declare
   v_workspace_id uuid := sessions.client_workspace(p_client_id);
+  v_before_at timestamptz;
+  v_before_id uuid;
+  v_refusal jsonb;
 begin
   if v_workspace_id is null then
     return platform.refusal('client_not_found', 'Client not found');
   end if;
-  return jsonb_build_object('success', true, 'purchases', (
-    select coalesce(jsonb_agg(sessions.purchase_json(p) order by p.purchased_at desc, p.id), '[]'::jsonb)
-    from sessions.purchases p
-    where p.workspace_id = v_workspace_id and p.client_id = p_client_id));
+  select k.at, k.id into v_before_at, v_before_id from platform.page_key_uuid(p_before) k;
+  v_refusal := platform.page_refusal(p_limit, p_before, v_before_at);
+  if v_refusal is not null then
+    return v_refusal;
+  end if;
+  return (
+    select jsonb_build_object('success', true,
+             'purchases', coalesce(jsonb_agg(sessions.purchase_json(r.purchase) order by r.n)
+                                   filter (where r.n <= p_limit), '[]'::jsonb),
+             'next_before', case when count(*) > p_limit
+               then max(platform.page_cursor((r.purchase).purchased_at, (r.purchase).id::text)) filter (where r.n = p_limit) end)
+    from (
+      select p as purchase, row_number() over (order by p.purchased_at desc, p.id desc) as n
+      from sessions.purchases p
+      where p.workspace_id = v_workspace_id and p.client_id = p_client_id
+        and (p.purchased_at, p.id) < (v_before_at, v_before_id)
+      order by p.purchased_at desc, p.id desc
+      limit p_limit + 1) r);
 end;
 $$;
 
-grant execute on function public.list_client_purchases(uuid) to lockstep_api;
+grant execute on function public.list_client_purchases(uuid, integer, text) to lockstep_api;

@@ -13,11 +13,11 @@ public static class WishlistEndpoints
         workspaces.MapPost("/", CreateWishlist).WithName("CreateWishlist")
             .WithSummary("Create a wishlist; the caller is its celebrant (create_wishlist)");
         workspaces.MapGet("/", ListWishlists).WithName("ListWishlists")
-            .WithSummary("The wishlists of a gift group (list_wishlists)");
+            .WithSummary("The wishlists of a gift group, newest first; ?limit=, ?before= (list_wishlists)");
 
         var wishlists = app.MapGroup("/api/wishlists/{wishlistId}").WithTags("Gifts").RequireAuthorization();
         wishlists.MapGet("/", GetWishlist).WithName("GetWishlist")
-            .WithSummary("A wishlist with its items; claim state for members, none for the celebrant (get_wishlist)");
+            .WithSummary("A wishlist with a page of its items, newest first; ?limit=, ?before= page the items; claim state for members, none for the celebrant (get_wishlist)");
         wishlists.MapPost("/items", AddItem).WithName("AddWishlistItem")
             .WithSummary("Add an item to the caller's own wishlist (add_wishlist_item)");
         return app;
@@ -31,17 +31,20 @@ public static class WishlistEndpoints
         return outcome.Succeeded ? TypedResults.Created($"/api/wishlists/{outcome.Value!.WishlistId}", outcome.Value) : outcome.Problem!;
     }
 
-    private static async Task<Results<Ok<WishlistList>, ProblemHttpResult>> ListWishlists(Guid workspaceId, HttpContext context, FunctionCaller db)
+    private static async Task<Results<Ok<WishlistList>, ProblemHttpResult>> ListWishlists(
+        Guid workspaceId, int? limit, string? before, HttpContext context, FunctionCaller db)
     {
-        var outcome = await db.CallAsync(context, "select public.list_wishlists(p_workspace_id => $1)::text",
-            [workspaceId], GiftsJson.Default.WishlistList);
+        var outcome = await db.CallAsync(context, "select public.list_wishlists(p_workspace_id => $1, p_limit => $2, p_before => $3)::text",
+            [workspaceId, limit ?? 50, before], GiftsJson.Default.WishlistList);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
 
-    private static async Task<Results<Ok<WishlistView>, ProblemHttpResult>> GetWishlist(Guid wishlistId, HttpContext context, FunctionCaller db)
+    private static async Task<Results<Ok<WishlistView>, ProblemHttpResult>> GetWishlist(
+        Guid wishlistId, int? limit, string? before, HttpContext context, FunctionCaller db)
     {
-        var outcome = await db.CallAsync(context, "select public.get_wishlist(p_wishlist_id => $1)::text",
-            [wishlistId], GiftsJson.Default.WishlistView);
+        var outcome = await db.CallAsync(context,
+            "select public.get_wishlist(p_wishlist_id => $1, p_items_limit => $2, p_items_before => $3)::text",
+            [wishlistId, limit ?? 50, before], GiftsJson.Default.WishlistView);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
 
@@ -62,7 +65,7 @@ public sealed record WishlistCreated(Guid WishlistId);
 
 public sealed record WishlistSummary(Guid WishlistId, string Title, Guid CelebrantId, string? CelebrantName, long ItemCount, DateTimeOffset CreatedAt);
 
-public sealed record WishlistList(WishlistSummary[] Wishlists);
+public sealed record WishlistList(WishlistSummary[] Wishlists, string? NextBefore);
 
 /// <summary>An item; the claim fields are absent in the celebrant's view.</summary>
 public sealed record WishlistItemView(
@@ -76,7 +79,8 @@ public sealed record WishlistItemView(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] decimal? Remaining = null);
 
 public sealed record WishlistView(
-    Guid WishlistId, Guid WorkspaceId, string Title, Guid CelebrantId, string? CelebrantName, bool IsCelebrant, WishlistItemView[] Items);
+    Guid WishlistId, Guid WorkspaceId, string Title, Guid CelebrantId, string? CelebrantName, bool IsCelebrant, WishlistItemView[] Items,
+    string? ItemsNextBefore);
 
 [JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
 public sealed record AddItemRequest(string Title, decimal Price, string? Link = null, string? Notes = null);

@@ -25,11 +25,11 @@ public static class LeadEndpoints
         workspace.MapPost("/leads:batch", CreateLeadsBatch).WithName("CreateLeadsBatch")
             .WithSummary($"Create up to {MaxBatchRows} leads; each row is atomic on its own and gets its own outcome");
         workspace.MapGet("/leads", ListLeads).WithName("ListLeads")
-            .WithSummary("Leads of a workspace, newest first (list_leads)");
+            .WithSummary("Leads of a workspace, newest first; ?status=, ?limit=, ?before= (list_leads)");
         workspace.MapGet("/conversations", ListConversations).WithName("ListConversations")
-            .WithSummary("Conversations of a workspace, most recent activity first (list_conversations)");
+            .WithSummary("Conversations of a workspace, most recent activity first; ?status=, ?limit=, ?before= (list_conversations)");
         workspace.MapGet("/conversations/{conversationId}/messages", ListMessages).WithName("ListMessages")
-            .WithSummary("Messages of a conversation, oldest first (list_messages)");
+            .WithSummary("Messages of a conversation, newest first; ?limit=, ?before= (list_messages)");
         return app;
     }
 
@@ -81,26 +81,29 @@ public static class LeadEndpoints
     }
 
     private static async Task<Results<Ok<LeadList>, ProblemHttpResult>> ListLeads(
-        Guid workspaceId, string? status, int? limit, HttpContext context, FunctionCaller db)
+        Guid workspaceId, string? status, int? limit, string? before, HttpContext context, FunctionCaller db)
     {
-        var outcome = await db.CallAsync(context, "select public.list_leads(p_workspace_id => $1, p_status => $2, p_limit => $3)::text",
-            [workspaceId, status, limit ?? 100], LeadsJson.Default.LeadList);
+        var outcome = await db.CallAsync(context,
+            "select public.list_leads(p_workspace_id => $1, p_status => $2, p_limit => $3, p_before => $4)::text",
+            [workspaceId, status, limit ?? 50, before], LeadsJson.Default.LeadList);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
 
     private static async Task<Results<Ok<ConversationList>, ProblemHttpResult>> ListConversations(
-        Guid workspaceId, string? status, int? limit, HttpContext context, FunctionCaller db)
+        Guid workspaceId, string? status, int? limit, string? before, HttpContext context, FunctionCaller db)
     {
-        var outcome = await db.CallAsync(context, "select public.list_conversations(p_workspace_id => $1, p_status => $2, p_limit => $3)::text",
-            [workspaceId, status, limit ?? 100], LeadsJson.Default.ConversationList);
+        var outcome = await db.CallAsync(context,
+            "select public.list_conversations(p_workspace_id => $1, p_status => $2, p_limit => $3, p_before => $4)::text",
+            [workspaceId, status, limit ?? 50, before], LeadsJson.Default.ConversationList);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
 
     private static async Task<Results<Ok<MessageList>, ProblemHttpResult>> ListMessages(
-        Guid workspaceId, Guid conversationId, int? limit, HttpContext context, FunctionCaller db)
+        Guid workspaceId, Guid conversationId, int? limit, string? before, HttpContext context, FunctionCaller db)
     {
-        var outcome = await db.CallAsync(context, "select public.list_messages(p_workspace_id => $1, p_conversation_id => $2, p_limit => $3)::text",
-            [workspaceId, conversationId, limit ?? 500], LeadsJson.Default.MessageList);
+        var outcome = await db.CallAsync(context,
+            "select public.list_messages(p_workspace_id => $1, p_conversation_id => $2, p_limit => $3, p_before => $4)::text",
+            [workspaceId, conversationId, limit ?? 50, before], LeadsJson.Default.MessageList);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
 
@@ -128,14 +131,14 @@ public sealed record LeadsBatchResult(int Created, int Failed, LeadBatchRow[] Re
 public sealed record Lead(Guid LeadId, Guid ContactId, string Type, string Status, string? Details, string Source,
     Guid? CreatedBy, Guid? AssignedTo, DateTimeOffset CreatedAt);
 
-public sealed record LeadList(Lead[] Leads);
+public sealed record LeadList(Lead[] Leads, string? NextBefore);
 
 public sealed record Conversation(Guid ConversationId, Guid ContactId, Guid? LeadId, string Status, DateTimeOffset CreatedAt, DateTimeOffset? LastMessageAt);
 
-public sealed record ConversationList(Conversation[] Conversations);
+public sealed record ConversationList(Conversation[] Conversations, string? NextBefore);
 
 public sealed record Message(Guid MessageId, string Direction, string Body, string Status, string? Error, string? WaMessageId,
     DateTimeOffset CreatedAt, DateTimeOffset? SentAt, DateTimeOffset? DeliveredAt, DateTimeOffset? ReadAt, DateTimeOffset? FailedAt,
     int Attempts, DeliveryError? LastError, DateTimeOffset? NextAttemptAt, MessageTemplate? Template);
 
-public sealed record MessageList(Message[] Messages);
+public sealed record MessageList(Message[] Messages, string? NextBefore);

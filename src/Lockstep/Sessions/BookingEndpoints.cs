@@ -13,7 +13,7 @@ public static class BookingEndpoints
         var api = app.MapGroup("/api").WithTags("Bookings").RequireAuthorization();
 
         api.MapGet("/clients/{clientId}/bookings", ListBookings).WithName("ListClientBookings")
-            .WithSummary("A client's bookings by start time (list_client_bookings)");
+            .WithSummary("A client's bookings, the latest start first; ?limit=, ?before= (list_client_bookings)");
         api.MapPost("/clients/{clientId}/bookings", CreateBooking).WithName("CreateBooking")
             .WithSummary("Book a client, optionally against one of the client's packs (create_booking)");
         api.MapPost("/bookings/{bookingId}/complete", CompleteBooking).WithName("CompleteBooking")
@@ -27,10 +27,11 @@ public static class BookingEndpoints
         return app;
     }
 
-    private static async Task<Results<Ok<BookingList>, ProblemHttpResult>> ListBookings(Guid clientId, HttpContext context, FunctionCaller db)
+    private static async Task<Results<Ok<BookingList>, ProblemHttpResult>> ListBookings(
+        Guid clientId, int? limit, string? before, HttpContext context, FunctionCaller db)
     {
-        var outcome = await db.CallAsync(context, "select public.list_client_bookings(p_client_id => $1)::text",
-            [clientId], SessionsJson.Default.BookingList);
+        var outcome = await db.CallAsync(context, "select public.list_client_bookings(p_client_id => $1, p_limit => $2, p_before => $3)::text",
+            [clientId, limit ?? 50, before], SessionsJson.Default.BookingList);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
 
@@ -98,7 +99,7 @@ public sealed record Booking(
     string Status,
     bool SessionConsumed);
 
-public sealed record BookingList(Booking[] Bookings);
+public sealed record BookingList(Booking[] Bookings, string? NextBefore);
 
 /// <summary>A booking after a change; <c>already</c> when it was in that state before (nothing changed again).</summary>
 public sealed record BookingChange(bool Already, Booking Booking, bool? Reinstated = null);

@@ -12,7 +12,7 @@ public static class SessionPackEndpoints
         var api = app.MapGroup("/api").WithTags("Session packs").RequireAuthorization();
 
         api.MapGet("/clients/{clientId}/purchases", ListPurchases).WithName("ListClientPurchases")
-            .WithSummary("A client's session packs with their balance (list_client_purchases)");
+            .WithSummary("A client's session packs with their balance, newest first; ?limit=, ?before= (list_client_purchases)");
         api.MapPost("/clients/{clientId}/purchases", CreatePurchase).WithName("CreatePurchase")
             .WithSummary("Sell a pack of sessions to a client (create_purchase)");
         api.MapGet("/purchases/{purchaseId}", GetPurchase).WithName("GetPurchase")
@@ -24,10 +24,11 @@ public static class SessionPackEndpoints
         return app;
     }
 
-    private static async Task<Results<Ok<PurchaseList>, ProblemHttpResult>> ListPurchases(Guid clientId, HttpContext context, FunctionCaller db)
+    private static async Task<Results<Ok<PurchaseList>, ProblemHttpResult>> ListPurchases(
+        Guid clientId, int? limit, string? before, HttpContext context, FunctionCaller db)
     {
-        var outcome = await db.CallAsync(context, "select public.list_client_purchases(p_client_id => $1)::text",
-            [clientId], SessionsJson.Default.PurchaseList);
+        var outcome = await db.CallAsync(context, "select public.list_client_purchases(p_client_id => $1, p_limit => $2, p_before => $3)::text",
+            [clientId, limit ?? 50, before], SessionsJson.Default.PurchaseList);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
 
@@ -78,4 +79,4 @@ public sealed record Purchase(
 
 public sealed record PurchaseResult(Purchase Purchase);
 
-public sealed record PurchaseList(Purchase[] Purchases);
+public sealed record PurchaseList(Purchase[] Purchases, string? NextBefore);

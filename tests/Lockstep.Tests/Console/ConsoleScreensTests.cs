@@ -57,6 +57,37 @@ public sealed class ConsoleScreensTests(ConsoleFixture server)
         await server.ClosePagesAsync();
     }
 
+    [Fact]
+    public async Task Conversation_WithMoreThan200Messages_ShowsTheNewestLastAndOffersOlder()
+    {
+        var user = Guid.NewGuid();
+        var workspace = (await CallAsync(user, "select public.create_workspace('Long talk')::text")).GetProperty("workspace_id").GetGuid();
+        var conversation = (await CallAsync(user, "select public.create_lead_with_conversation($1, '+15550100789', 'Talk Ative', 'inquiry')::text", workspace))
+            .GetProperty("conversation_id").GetGuid();
+        // 205 messages a second apart, so the newest is Message 205.
+        await server.ScalarAsync<long>("""
+            with m as (
+              insert into leads.messages (workspace_id, conversation_id, direction, body, status, created_at)
+              select $1, $2, 'in', 'Message ' || g, 'received', now() - (205 - g) * interval '1 second'
+              from generate_series(1, 205) g
+              returning 1)
+            select count(*) from m
+            """, workspace, conversation);
+
+        var page = await server.SignedInPageAsync(user);
+        await page.GotoAsync($"console/leads?conversation={conversation}");
+        var messages = page.GetByTestId("message");
+        await Assertions.Expect(messages).ToHaveCountAsync(50);
+        await Assertions.Expect(messages.Last).ToContainTextAsync("Message 205");
+        await Assertions.Expect(messages.First).ToContainTextAsync("Message 156");
+
+        await page.GetByRole(AriaRole.Link, new() { Name = "Older messages" }).ClickAsync();
+        await Assertions.Expect(messages.Last).ToContainTextAsync("Message 155");
+        await Assertions.Expect(messages.First).ToContainTextAsync("Message 106");
+        await Assertions.Expect(page.GetByRole(AriaRole.Link, new() { Name = "Newest messages" })).ToBeVisibleAsync();
+        await server.ClosePagesAsync();
+    }
+
     private async Task<JsonElement> CallAsync(Guid user, string sql, params object?[] args)
     {
         var result = JsonDocument.Parse(await server.ScalarAsUserAsync<string>(user, sql, args)).RootElement.Clone();

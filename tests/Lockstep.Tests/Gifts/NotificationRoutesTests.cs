@@ -83,7 +83,7 @@ public sealed class NotificationRoutesTests(ServerFixture server) : IClassFixtur
     }
 
     [Theory]
-    [InlineData("/api/notifications?limit=0", 422, "invalid_limit")]
+    [InlineData("/api/notifications?limit=0", 400, "invalid_limit")]
     [InlineData("/api/notifications?limit=abc", 400, "invalid_parameter")]
     [InlineData("/api/notifications?unread=maybe", 400, "invalid_parameter")]
     public async Task List_WhenQueryIsBad_ReturnsProblem(string url, int status, string code)

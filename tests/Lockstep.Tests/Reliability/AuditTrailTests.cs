@@ -50,7 +50,8 @@ public sealed class AuditTrailTests(ServerFixture server) : IClassFixture<Server
 
         var log = await server.Client(world.Owner).GetAsync($"/api/workspaces/{world.Workspace}/audit?entity_table=crm.contacts&entity_id={world.Contact}");
         Assert.Equal(HttpStatusCode.OK, log.StatusCode);
-        var entries = (await log.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("entries").EnumerateArray().ToList();
+        // Newest first; reversed, they read in the order they happened.
+        var entries = (await log.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("entries").EnumerateArray().Reverse().ToList();
 
         Assert.Equal(["insert", "update"], entries.Select(e => e.GetProperty("action").GetString()));
         Assert.Equal(world.Owner, entries[0].GetProperty("actor_id").GetGuid());

@@ -13,18 +13,19 @@ public static class AuditEndpoints
     {
         var audit = app.MapGroup("/api/workspaces/{workspaceId}/audit").WithTags("Audit").RequireAuthorization();
         audit.MapGet("/", GetAuditLog).WithName("GetAuditLog")
-            .WithSummary("Recorded changes, oldest first: ?entity_table=crm.clients&entity_id=…, or the newest 500; owners only (get_audit_log)");
+            .WithSummary("Recorded changes, newest first: ?entity_table=crm.clients&entity_id=… for one entity; ?limit=, ?before=; owners only (get_audit_log)");
         return app;
     }
 
     private static async Task<Results<Ok<AuditLog>, ProblemHttpResult>> GetAuditLog(
         Guid workspaceId, HttpContext context, FunctionCaller db,
         [Microsoft.AspNetCore.Mvc.FromQuery(Name = "entity_table")] string? entityTable = null,
-        [Microsoft.AspNetCore.Mvc.FromQuery(Name = "entity_id")] string? entityId = null)
+        [Microsoft.AspNetCore.Mvc.FromQuery(Name = "entity_id")] string? entityId = null,
+        int? limit = null, string? before = null)
     {
         var outcome = await db.CallAsync(context,
-            "select public.get_audit_log(p_workspace_id => $1, p_entity_table => $2, p_entity_id => $3)::text",
-            [workspaceId, entityTable, entityId], AuditJson.Default.AuditLog);
+            "select public.get_audit_log(p_workspace_id => $1, p_entity_table => $2, p_entity_id => $3, p_limit => $4, p_before => $5)::text",
+            [workspaceId, entityTable, entityId, limit ?? 50, before], AuditJson.Default.AuditLog);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
 }
@@ -33,7 +34,7 @@ public sealed record AuditEntry(
     long Id, DateTimeOffset At, Guid? ActorId, string Operation, string Action, string EntityTable, string EntityId,
     JsonElement? Before, JsonElement? After);
 
-public sealed record AuditLog(AuditEntry[] Entries);
+public sealed record AuditLog(AuditEntry[] Entries, string? NextBefore);
 
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,

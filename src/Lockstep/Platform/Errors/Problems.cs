@@ -36,6 +36,7 @@ public static class Problems
     {
         "not_authenticated" => StatusCodes.Status401Unauthorized,
         "forbidden" => StatusCodes.Status403Forbidden,
+        "invalid_limit" or "invalid_cursor" => StatusCodes.Status400BadRequest,
         _ when code.EndsWith("_not_found", StringComparison.Ordinal) || code == "not_found" => StatusCodes.Status404NotFound,
         _ when code.EndsWith("_forbidden", StringComparison.Ordinal) => StatusCodes.Status403Forbidden,
         _ when ConflictCodes.ContainsKey(code) => StatusCodes.Status409Conflict,

@@ -16,7 +16,7 @@ public static class WorkspaceEndpoints
         workspaces.MapGet("/", ListWorkspaces).WithName("ListWorkspaces")
             .WithSummary("The caller's workspaces with the caller's role (list_workspaces)");
         workspaces.MapGet("/{workspaceId}/members", ListMembers).WithName("ListMembers")
-            .WithSummary("Members of a workspace; members only (list_members)");
+            .WithSummary("Members of a workspace, newest first; ?limit=, ?before=; members only (list_members)");
         workspaces.MapPost("/{workspaceId}/members", AddMember).WithName("AddMember")
             .WithSummary("Add a member; owners and admins (add_member)");
         workspaces.MapPatch("/{workspaceId}/members/{userId}", SetMemberRole).WithName("SetMemberRole")
@@ -42,10 +42,11 @@ public static class WorkspaceEndpoints
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
 
-    private static async Task<Results<Ok<MemberList>, ProblemHttpResult>> ListMembers(Guid workspaceId, HttpContext context, FunctionCaller db)
+    private static async Task<Results<Ok<MemberList>, ProblemHttpResult>> ListMembers(
+        Guid workspaceId, int? limit, string? before, HttpContext context, FunctionCaller db)
     {
-        var outcome = await db.CallAsync(context, "select public.list_members(p_workspace_id => $1)::text",
-            [workspaceId], ApiJson.Default.MemberList);
+        var outcome = await db.CallAsync(context, "select public.list_members(p_workspace_id => $1, p_limit => $2, p_before => $3)::text",
+            [workspaceId, limit ?? 50, before], ApiJson.Default.MemberList);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
 
@@ -87,7 +88,7 @@ public sealed record WorkspaceSummary(Guid WorkspaceId, string Name, string Role
 
 public sealed record Member(Guid UserId, string Role, string? DisplayName);
 
-public sealed record MemberList(Member[] Members);
+public sealed record MemberList(Member[] Members, string? NextBefore);
 
 [JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
 public sealed record AddMemberRequest(Guid UserId, string? Role = "member", string? DisplayName = null);
