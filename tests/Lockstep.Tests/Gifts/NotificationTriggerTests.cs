@@ -111,9 +111,10 @@ public sealed class NotificationTriggerTests(DatabaseFixture db) : IClassFixture
         // Two serving-role connections, each claiming an item in its own transaction; both notify R. The
         // first inserts, then the second inserts and commits as soon as it can, then the first commits; R
         // reads between the commits. With a seq taken at insert, the second committed first, was read,
-        // and the cursor passed the first for good.
+        // and the cursor passed the first for good. R was notified once before, so R's counter exists.
         var group = await GiftGroup.CreateAsync(db, others: 2);
         var (recipient, second) = (group.Others[0], group.Others[1]);
+        AssertSuccess(await CallAsync(db, group.Claimer, "select public.claim_item($1)::text", await group.AddItemAsync(db, 10m, "Before")));
         var firstItem = await group.AddItemAsync(db, 10m, "First");
         var secondItem = await group.AddItemAsync(db, 10m, "Second");
         var (_, cursor) = await ReadSinceAsync(recipient, "");
@@ -137,7 +138,8 @@ public sealed class NotificationTriggerTests(DatabaseFixture db) : IClassFixture
 
         var read = betweenCommits.Concat(afterBoth).ToArray();
         Assert.Equal([firstItem, secondItem], read.Select(n => n.GetProperty("data").GetProperty("item_id").GetGuid()));
-        Assert.Equal([1L, 2L], read.Select(n => n.GetProperty("recipient_seq").GetInt64()));
+        Assert.Equal($"{group.Workspace}:1", cursor);
+        Assert.Equal([2L, 3L], read.Select(n => n.GetProperty("recipient_seq").GetInt64()));
         Assert.True(secondWaited, "the second claim should wait on the recipient's counter until the first commits");
     }
 
