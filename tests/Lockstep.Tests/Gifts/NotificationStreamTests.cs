@@ -215,6 +215,47 @@ public sealed class NotificationStreamTests(KestrelServerFixture server, ITestOu
     }
 
     [Fact]
+    public async Task Stream_WhenTwoClaimsNotifyOneMemberAndTheFirstToInsertCommitsLast_DeliversBoth()
+    {
+        // Two serving-role connections claim in their own transactions, both notifying R, who listens.
+        // The first inserts; the second inserts and commits as soon as it can; if it got through, R's
+        // stream sends it before the first commits (with a seq taken at insert, the stream then passed
+        // the first for good). Then the first commits.
+        var group = await GiftGroup.CreateAsync(server, others: 2);
+        var (recipient, second) = (group.Others[0], group.Others[1]);
+        AssertSuccess(await CallAsync(server, group.Claimer, "select public.claim_item($1)::text", await group.AddItemAsync(server, 10m, "Before")));
+        var firstItem = await group.AddItemAsync(server, 10m, "First");
+        var secondItem = await group.AddItemAsync(server, 10m, "Second");
+        using var client = StreamClient(recipient);
+        var (response, reader) = await ConnectAsync(client);
+        using var _ = response;
+
+        await using var firstConnection = await server.ServingDataSource.OpenConnectionAsync();
+        await using var secondConnection = await server.ServingDataSource.OpenConnectionAsync();
+        await using var firstTransaction = await firstConnection.BeginTransactionAsync();
+        AssertSuccess(await CallAsync(firstConnection, group.Claimer, "select public.claim_item($1)::text", firstItem));
+        var secondClaim = Task.Run(async () =>
+        {
+            await using var transaction = await secondConnection.BeginTransactionAsync();
+            var claimed = await CallAsync(secondConnection, second, "select public.claim_item($1)::text", secondItem);
+            await transaction.CommitAsync();
+            return claimed;
+        });
+        var events = new List<SseEvent>();
+        if (!await server.WaitsOnALockAsync(secondConnection.ProcessID, secondClaim))
+        {
+            events.AddRange(await ReadEventsAsync(reader, 1, TimeSpan.FromSeconds(5)));
+        }
+        await firstTransaction.CommitAsync();
+        AssertSuccess(await secondClaim);
+        events.AddRange(await ReadEventsAsync(reader, 2 - events.Count, TimeSpan.FromSeconds(5)));
+
+        var sent = events.Select(e => JsonDocument.Parse(e.Data).RootElement).ToList();
+        Assert.Equal([firstItem, secondItem], sent.Select(n => n.GetProperty("data").GetProperty("item_id").GetGuid()));
+        Assert.Equal([$"{group.Workspace}:2", $"{group.Workspace}:3"], events.Select(e => e.Id));
+    }
+
+    [Fact]
     public async Task Stream_WhenSomeoneElseIsNotified_SendsThisMemberNothing()
     {
         var group = await GiftGroup.CreateAsync(server, others: 1);

@@ -90,21 +90,6 @@ public sealed class NotificationTriggerTests(DatabaseFixture db) : IClassFixture
         return (page.GetProperty("notifications").EnumerateArray().ToArray(), page.GetProperty("cursor").GetString()!);
     }
 
-    private static async Task<bool> WaitsOnALockAsync(NpgsqlDataSource owner, int pid, Task call)
-    {
-        for (var attempt = 0; attempt < 100 && !call.IsCompleted; attempt++)
-        {
-            await using var command = owner.CreateCommand("select coalesce(wait_event_type = 'Lock', false) from pg_stat_activity where pid = $1");
-            command.Parameters.Add(new NpgsqlParameter { Value = pid });
-            if (await command.ExecuteScalarAsync() is true)
-            {
-                return true;
-            }
-            await Task.Delay(50);
-        }
-        return false;
-    }
-
     [Fact]
     public async Task NotificationsSince_WhenTheFirstInsertingClaimWouldCommitLast_AReaderBetweenTheCommitsStillGetsBothInOrder()
     {
@@ -130,7 +115,7 @@ public sealed class NotificationTriggerTests(DatabaseFixture db) : IClassFixture
             await transaction.CommitAsync();
             return claimed;
         });
-        var secondWaited = await WaitsOnALockAsync(db.DataSource, secondConnection.ProcessID, secondClaim);
+        var secondWaited = await db.WaitsOnALockAsync(secondConnection.ProcessID, secondClaim);
         var (betweenCommits, afterSecond) = await ReadSinceAsync(recipient, cursor);
         await firstTransaction.CommitAsync();
         AssertSuccess(await secondClaim);
