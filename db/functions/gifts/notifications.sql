@@ -23,7 +23,10 @@ begin
   from platform.members m
   where m.workspace_id = p_workspace_id
     and m.user_id <> v_item.celebrant_id
-    and m.user_id <> all (p_except);
+    and m.user_id <> all (p_except)
+  -- Recipient order: each row locks its recipient's counter (take_recipient_seq), and two writers that
+  -- lock the same counters in the same order cannot deadlock.
+  order by m.user_id;
 end;
 $$;
 
@@ -110,7 +113,8 @@ begin
            'type', 'split_fully_funded', 'item_id', new.item_id, 'item_title', v_title,
            'claimer_id', v_claimer, 'claimer_name', gifts.member_name(new.workspace_id, v_claimer))
   from gifts.gift_claims c
-  where c.workspace_id = new.workspace_id and c.item_id = new.item_id and c.claim_type = 'split';
+  where c.workspace_id = new.workspace_id and c.item_id = new.item_id and c.claim_type = 'split'
+  order by c.claimer_id;
   return null;
 end;
 $$;
@@ -147,8 +151,35 @@ create or replace trigger notify_split_canceled
   execute function gifts.notify_split_canceled();
 
 /*
+ * Trigger take_recipient_seq: a new notification gets the next recipient_seq of its workspace and
+ * recipient (1, 2, 3, …) from the counter row, which stays locked until the inserting transaction ends:
+ * the next writer for that recipient waits, so a recipient_seq never becomes visible before a smaller
+ * one of the same workspace and recipient, and a rolled-back one is taken again (no gaps). The live
+ * stream resumes from these positions, one per workspace, so a commit can never land behind it.
+ */
+create or replace function gifts.take_recipient_seq()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  insert into gifts.notification_counters as c (workspace_id, recipient_id, last_seq)
+  values (new.workspace_id, new.recipient_id, 1)
+  on conflict (workspace_id, recipient_id) do update set last_seq = c.last_seq + 1
+  returning c.last_seq into new.recipient_seq;
+  return new;
+end;
+$$;
+
+create or replace trigger take_recipient_seq
+  before insert on gifts.notifications
+  for each row
+  execute function gifts.take_recipient_seq();
+
+/*
  * Every new notification is announced on channel lockstep_notifications (delivered at commit) with
- * {seq, id, recipient_id, workspace_id}; the server's one listener wakes the recipient's streams, which
+ * {seq, recipient_seq, id, recipient_id, workspace_id}; the server's one listener wakes the recipient's streams, which
  * read the rows themselves.
  */
 create or replace function gifts.announce_notification()
@@ -159,7 +190,7 @@ set search_path = ''
 as $$
 begin
   perform pg_notify('lockstep_notifications', json_build_object(
-    'seq', new.seq, 'id', new.id, 'recipient_id', new.recipient_id, 'workspace_id', new.workspace_id)::text);
+    'seq', new.seq, 'recipient_seq', new.recipient_seq, 'id', new.id, 'recipient_id', new.recipient_id, 'workspace_id', new.workspace_id)::text);
   return null;
 end;
 $$;
@@ -171,7 +202,7 @@ create or replace trigger announce_notification
 
 /*
  * list_notifications(p_unread_only, p_limit, p_before_seq) → {success, notifications: [{id, seq,
- * workspace_id, type, data, created_at, read_at}], next_before_seq}: the caller's notifications,
+ * recipient_seq, workspace_id, type, data, created_at, read_at}], next_before_seq}: the caller's notifications,
  * newest first, p_limit (1..200) at a time; pass next_before_seq back for the next page (null at the end).
  * Refusals: not_authenticated, invalid_limit.
  */
@@ -194,8 +225,8 @@ begin
     return platform.refusal('invalid_limit', 'A page holds 1 to 200 notifications');
   end if;
   select coalesce(jsonb_agg(jsonb_build_object(
-           'id', n.id, 'seq', n.seq, 'workspace_id', n.workspace_id, 'type', n.type, 'data', n.data,
-           'created_at', n.created_at, 'read_at', n.read_at) order by n.seq desc), '[]'::jsonb)
+           'id', n.id, 'seq', n.seq, 'recipient_seq', n.recipient_seq, 'workspace_id', n.workspace_id,
+           'type', n.type, 'data', n.data, 'created_at', n.created_at, 'read_at', n.read_at) order by n.seq desc), '[]'::jsonb)
   into v_page
   from (select * from gifts.notifications n
         where n.recipient_id = v_user
@@ -212,11 +243,66 @@ $$;
 grant execute on function public.list_notifications(boolean, integer, bigint) to lockstep_api;
 
 /*
- * notifications_since(p_after_seq, p_limit) → {success, notifications: [...]}: the caller's
- * notifications with seq > p_after_seq, oldest first (the live stream's catch-up and replay).
- * Refusals: not_authenticated.
+ * gifts.notification_positions(p_recipient_id, p_cursor) → jsonb {"<workspace_id>": recipient_seq}: where
+ * a cursor stands in each workspace in which the recipient has notifications (a workspace it does not
+ * name stands at 0); null when p_cursor is neither form. A cursor is '' (nothing seen yet) or
+ * <workspace_id>:<recipient_seq> pairs joined by commas, as notification_cursor and notifications_since
+ * write it. An older, numeric event id (the global seq N of the last notification sent) stands in each
+ * workspace just before its first notification with seq > N, so everything after N is sent again.
  */
-create or replace function public.notifications_since(p_after_seq bigint, p_limit integer default 100)
+create or replace function gifts.notification_positions(p_recipient_id uuid, p_cursor text)
+returns jsonb
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+  v_cursor text := coalesce(p_cursor, '');
+  v_pair constant text := '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:[0-9]{1,18}';
+begin
+  if v_cursor ~ '^[0-9]{1,18}$' then
+    return (select coalesce(jsonb_object_agg(p.workspace_id::text, p.position), '{}'::jsonb)
+            from (select n.workspace_id,
+                         coalesce(min(n.recipient_seq) filter (where n.seq > v_cursor::bigint) - 1, max(n.recipient_seq)) as position
+                  from gifts.notifications n
+                  where n.recipient_id = p_recipient_id
+                  group by n.workspace_id) p
+            where p.position > 0);
+  end if;
+  if length(v_cursor) > 20000 or v_cursor !~* ('^(' || v_pair || '(,' || v_pair || ')*)?$') then
+    return null;
+  end if;
+  return (select coalesce(jsonb_object_agg(p.workspace_id::text, p.position), '{}'::jsonb)
+          from (select split_part(pair, ':', 1)::uuid as workspace_id, max(split_part(pair, ':', 2)::bigint) as position
+                from unnest(string_to_array(nullif(v_cursor, ''), ',')) as pair
+                group by 1) p
+          join gifts.notification_counters c on c.workspace_id = p.workspace_id and c.recipient_id = p_recipient_id
+          where p.position > 0);
+end;
+$$;
+
+/*
+ * gifts.notification_cursor_text(p_positions) → text: the cursor for positions {"<workspace_id>": seq}:
+ * <workspace_id>:<recipient_seq> pairs in workspace order joined by commas, positions 0 left out ('' for none).
+ */
+create or replace function gifts.notification_cursor_text(p_positions jsonb)
+returns text
+language sql
+immutable
+set search_path = ''
+as $$
+  select coalesce(string_agg(p.key || ':' || p.value, ',' order by p.key collate "C"), '')
+  from jsonb_each_text(p_positions) p
+  where p.value::bigint > 0
+$$;
+
+/*
+ * notification_cursor(p_last_event_id) → {success, cursor}: with null, the caller's cursor as of now
+ * (the newest notification of each workspace): the live stream's start; otherwise p_last_event_id (a
+ * cursor, or an older numeric event id) checked and written as a cursor.
+ * Refusals: not_authenticated, invalid_cursor.
+ */
+create or replace function public.notification_cursor(p_last_event_id text default null)
 returns jsonb
 language plpgsql
 stable
@@ -225,22 +311,90 @@ set search_path = ''
 as $$
 declare
   v_user uuid := auth.uid();
+  v_positions jsonb;
 begin
   if v_user is null then
     return platform.refusal('not_authenticated', 'Sign in to see notifications');
   end if;
-  return jsonb_build_object('success', true, 'notifications', (
-    select coalesce(jsonb_agg(jsonb_build_object(
-             'id', n.id, 'seq', n.seq, 'workspace_id', n.workspace_id, 'type', n.type, 'data', n.data,
-             'created_at', n.created_at, 'read_at', n.read_at) order by n.seq), '[]'::jsonb)
-    from (select * from gifts.notifications n
-          where n.recipient_id = v_user and n.seq > coalesce(p_after_seq, 0)
-          order by n.seq
-          limit least(greatest(coalesce(p_limit, 100), 1), 500)) n));
+  if p_last_event_id is null then
+    select coalesce(jsonb_object_agg(c.workspace_id::text, c.last_seq), '{}'::jsonb) into v_positions
+    from gifts.notification_counters c
+    where c.recipient_id = v_user;
+  else
+    v_positions := gifts.notification_positions(v_user, p_last_event_id);
+  end if;
+  if v_positions is null then
+    return platform.refusal('invalid_cursor', 'A cursor is workspace_id:recipient_seq pairs joined by commas, or an older numeric event id');
+  end if;
+  return jsonb_build_object('success', true, 'cursor', gifts.notification_cursor_text(v_positions));
 end;
 $$;
 
-grant execute on function public.notifications_since(bigint, integer) to lockstep_api;
+grant execute on function public.notification_cursor(text) to lockstep_api;
+
+/*
+ * notifications_since(p_cursor, p_limit) → {success, notifications: [{id, seq, recipient_seq,
+ * workspace_id, type, data, created_at, read_at, cursor}], cursor}: the caller's notifications after
+ * p_cursor ('' or null: all of them; an older numeric event id is accepted too), per workspace in
+ * recipient_seq order and across workspaces about oldest first, p_limit (1..500, default 100) at a time.
+ * Each notification's cursor is the position just after it (the live stream's event id); the last
+ * cursor (p_cursor when nothing is new) is the one to pass back.
+ * Refusals: not_authenticated, invalid_cursor.
+ */
+create or replace function public.notifications_since(p_cursor text, p_limit integer default 100)
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_user uuid := auth.uid();
+  v_limit integer := least(greatest(coalesce(p_limit, 100), 1), 500);
+  v_positions jsonb;
+  v_page jsonb;
+begin
+  if v_user is null then
+    return platform.refusal('not_authenticated', 'Sign in to see notifications');
+  end if;
+  v_positions := gifts.notification_positions(v_user, p_cursor);
+  if v_positions is null then
+    return platform.refusal('invalid_cursor', 'A cursor is workspace_id:recipient_seq pairs joined by commas, or an older numeric event id');
+  end if;
+  -- Rows of one workspace go in recipient_seq order, so a page cut by the limit never skips one; across
+  -- workspaces by the latest created_at up to each row in its workspace.
+  with candidates as (
+    select n.*, max(n.created_at) over (partition by n.workspace_id order by n.recipient_seq) as settled_at
+    from gifts.notification_counters c
+    cross join lateral (
+      select n.* from gifts.notifications n
+      where n.workspace_id = c.workspace_id and n.recipient_id = v_user
+        and n.recipient_seq > coalesce((v_positions ->> c.workspace_id::text)::bigint, 0)
+      order by n.recipient_seq
+      limit v_limit) n
+    where c.recipient_id = v_user
+  ),
+  page as (
+    select n.*, row_number() over (order by n.settled_at, n.workspace_id, n.recipient_seq) as k
+    from candidates n
+    order by n.settled_at, n.workspace_id, n.recipient_seq
+    limit v_limit
+  )
+  select coalesce(jsonb_agg(jsonb_build_object(
+           'id', p.id, 'seq', p.seq, 'recipient_seq', p.recipient_seq, 'workspace_id', p.workspace_id,
+           'type', p.type, 'data', p.data, 'created_at', p.created_at, 'read_at', p.read_at,
+           'cursor', gifts.notification_cursor_text(v_positions || (
+             select jsonb_object_agg(s.workspace_id::text, s.recipient_seq)
+             from (select q.workspace_id, max(q.recipient_seq) as recipient_seq
+                   from page q where q.k <= p.k group by q.workspace_id) s))) order by p.k), '[]'::jsonb)
+  into v_page
+  from page p;
+  return jsonb_build_object('success', true, 'notifications', v_page,
+    'cursor', coalesce(v_page -> -1 ->> 'cursor', gifts.notification_cursor_text(v_positions)));
+end;
+$$;
+
+grant execute on function public.notifications_since(text, integer) to lockstep_api;
 
 /*
  * mark_notification_read(p_notification_id) → {success, notification_id, read_at}: idempotent.

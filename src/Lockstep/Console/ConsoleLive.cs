@@ -1,5 +1,4 @@
 using System.Text;
-using System.Text.Json;
 using Lockstep.Gifts;
 using Lockstep.Platform.Database;
 
@@ -23,11 +22,10 @@ public static class ConsoleLive
         var aborted = context.RequestAborted;
         context.Response.Headers.ContentType = "text/event-stream";
         context.Response.Headers.CacheControl = "no-cache";
-        // The newest seq first, then subscribe, then one catch-up read: a notification written in between is
-        // neither skipped nor waits for the next signal.
-        var newest = await ConsoleSession.CallAsync(db, state.Token, log, "list_notifications", new Arg("p_limit", 1));
-        var rows = newest.Ok ? newest.Value.GetProperty("notifications") : default;
-        long last = rows.ValueKind == JsonValueKind.Array && rows.GetArrayLength() > 0 ? rows[0].GetProperty("seq").GetInt64() : 0;
+        // The cursor first (the newest notification of each workspace), then subscribe, then one catch-up
+        // read: a notification written in between is neither skipped nor waits for the next signal.
+        var start = await ConsoleSession.CallAsync(db, state.Token, log, "notification_cursor");
+        var cursor = start.Ok ? start.Value.GetProperty("cursor").GetString()! : "";
         using var subscription = hub.Subscribe(user);
         var catchUp = true;
         await context.Response.WriteAsync("event: ready\ndata: subscribed\n\n", aborted);
@@ -60,15 +58,15 @@ public static class ConsoleLive
                     continue;
                 }
                 catchUp = false;
-                var since = await ConsoleSession.CallAsync(db, state.Token, log, "notifications_since", new Arg("p_after_seq", last), new Arg("p_limit", 100));
+                var since = await ConsoleSession.CallAsync(db, state.Token, log, "notifications_since", new Arg("p_cursor", cursor), new Arg("p_limit", 100));
                 if (!since.Ok)
                 {
                     continue;
                 }
+                cursor = since.Value.GetProperty("cursor").GetString()!;
                 var events = new StringBuilder();
                 foreach (var row in since.Value.GetProperty("notifications").EnumerateArray())
                 {
-                    last = row.GetProperty("seq").GetInt64();
                     events.Append("data: ").Append(NotificationText.Of(row).ReplaceLineEndings(" ")).Append("\n\n");
                 }
                 await context.Response.WriteAsync(events.ToString(), aborted);

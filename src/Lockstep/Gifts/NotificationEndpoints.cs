@@ -22,7 +22,7 @@ public static class NotificationEndpoints
         notifications.MapPost("/read-all", MarkAllRead).WithName("MarkAllNotificationsRead")
             .WithSummary("Mark all the caller's notifications read (mark_all_notifications_read)");
         notifications.MapGet("/stream", Stream).WithName("StreamNotifications")
-            .WithSummary("Server-Sent Events: each new notification as it happens; Last-Event-ID replays what was missed");
+            .WithSummary("Server-Sent Events: each new notification as it happens; the event id is a cursor, and Last-Event-ID replays what was missed");
         return app;
     }
 
@@ -50,8 +50,9 @@ public static class NotificationEndpoints
 
     /// <summary>
     /// Subscribes first, then reads: a notification committed between the two is still read, because
-    /// every wake-up reads all rows after the last sent <c>seq</c> (the event id). Ends the response when
-    /// the caller's token expires: the client reconnects, and its token is then refused.
+    /// every wake-up reads all rows after the cursor last sent (the event id: one recipient_seq per
+    /// workspace, see notifications_since). Ends the response when the caller's token expires: the client
+    /// reconnects, and its token is then refused.
     /// </summary>
     private static async Task Stream(HttpContext context, FunctionCaller db, NotificationHub hub, IConfiguration configuration)
     {
@@ -62,21 +63,24 @@ public static class NotificationEndpoints
             return;
         }
         var lastEventId = context.Request.Headers["Last-Event-ID"].ToString();
-        long? resumeAfter = null;
-        if (lastEventId.Length > 0)
-        {
-            if (!long.TryParse(lastEventId, out var parsed) || parsed < 0)
-            {
-                await Problems.Problem(400, "invalid_last_event_id", "Last-Event-ID is a notification sequence number", "Last-Event-ID").ExecuteAsync(context);
-                return;
-            }
-            resumeAfter = parsed;
-        }
         var keepAlive = TimeSpan.FromSeconds(configuration.GetValue("Lockstep:Gifts:KeepAliveSeconds", 15.0));
         var aborted = context.RequestAborted;
 
         using var subscription = hub.Subscribe(user);
-        var last = resumeAfter ?? await NewestSeqAsync(db, token, aborted);
+        var start = await db.CallAsync(token, "select public.notification_cursor(p_last_event_id => $1)::text",
+            [lastEventId.Length > 0 ? lastEventId : null], aborted);
+        string cursor;
+        using (var started = JsonDocument.Parse(start!))
+        {
+            if (!started.RootElement.GetProperty("success").GetBoolean())
+            {
+                await Problems.Problem(400, "invalid_last_event_id",
+                    "Last-Event-ID is an event id this stream sent (workspace_id:recipient_seq pairs) or an older numeric one", "Last-Event-ID")
+                    .ExecuteAsync(context);
+                return;
+            }
+            cursor = started.RootElement.GetProperty("cursor").GetString()!;
+        }
 
         context.Response.ContentType = "text/event-stream";
         context.Response.Headers.CacheControl = "no-cache";
@@ -90,7 +94,7 @@ public static class NotificationEndpoints
             await context.Response.Body.FlushAsync(aborted);
             while (!expiry.IsCancellationRequested)
             {
-                last = await SendSinceAsync(context, db, token, last, aborted);
+                cursor = await SendSinceAsync(context, db, token, cursor, aborted);
                 if (!await subscription.WaitAsync(keepAlive, expiry.Token))
                 {
                     await context.Response.WriteAsync(": keep-alive\n\n", aborted);
@@ -109,32 +113,24 @@ public static class NotificationEndpoints
         }
     }
 
-    private static async Task<long> NewestSeqAsync(FunctionCaller db, VerifiedToken token, CancellationToken cancellationToken)
-    {
-        var json = await db.CallAsync(token, "select public.list_notifications(p_limit => 1)::text", [], cancellationToken);
-        using var page = JsonDocument.Parse(json!);
-        var newest = page.RootElement.GetProperty("notifications");
-        return newest.GetArrayLength() == 0 ? 0 : newest[0].GetProperty("seq").GetInt64();
-    }
-
-    private static async Task<long> SendSinceAsync(HttpContext context, FunctionCaller db, VerifiedToken token, long last, CancellationToken cancellationToken)
+    private static async Task<string> SendSinceAsync(HttpContext context, FunctionCaller db, VerifiedToken token, string cursor, CancellationToken cancellationToken)
     {
         const int Batch = 100;
         while (true)
         {
-            var json = await db.CallAsync(token, "select public.notifications_since(p_after_seq => $1, p_limit => $2)::text",
-                [last, Batch], cancellationToken);
+            var json = await db.CallAsync(token, "select public.notifications_since(p_cursor => $1, p_limit => $2)::text",
+                [cursor, Batch], cancellationToken);
             using var page = JsonDocument.Parse(json!);
             var rows = page.RootElement.GetProperty("notifications");
+            cursor = page.RootElement.GetProperty("cursor").GetString()!;
             if (rows.GetArrayLength() == 0)
             {
-                return last;
+                return cursor;
             }
             var events = new StringBuilder();
             foreach (var row in rows.EnumerateArray())
             {
-                last = row.GetProperty("seq").GetInt64();
-                events.Append("id: ").Append(last).Append('\n')
+                events.Append("id: ").Append(row.GetProperty("cursor").GetString()).Append('\n')
                       .Append("event: notification\n")
                       .Append("data: ").Append(row.GetRawText()).Append("\n\n");
             }
@@ -142,13 +138,13 @@ public static class NotificationEndpoints
             await context.Response.Body.FlushAsync(cancellationToken);
             if (rows.GetArrayLength() < Batch)
             {
-                return last;
+                return cursor;
             }
         }
     }
 }
 
-public sealed record Notification(Guid Id, long Seq, Guid WorkspaceId, string Type, JsonElement Data, DateTimeOffset CreatedAt, DateTimeOffset? ReadAt);
+public sealed record Notification(Guid Id, long Seq, long RecipientSeq, Guid WorkspaceId, string Type, JsonElement Data, DateTimeOffset CreatedAt, DateTimeOffset? ReadAt);
 
 public sealed record NotificationPage(Notification[] Notifications, long? NextBeforeSeq);
 

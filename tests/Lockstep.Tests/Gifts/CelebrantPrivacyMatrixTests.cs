@@ -220,7 +220,8 @@ public sealed class CelebrantPrivacyMatrixTests(CelebrantPrivacyFixture server, 
         ["get_split_status"] = w => Items(w).Select(i => A(("p_item_id", i))),
         ["get_suggested_share"] = w => Items(w).Select(i => A(("p_item_id", i))),
         ["list_notifications"] = _ => [A(), A(("p_unread_only", true)), A(("p_limit", 200))],
-        ["notifications_since"] = _ => [A(("p_after_seq", 0)), A(("p_after_seq", 0), ("p_limit", 500))],
+        ["notification_cursor"] = _ => [A(), A(("p_last_event_id", "0"))],
+        ["notifications_since"] = _ => [A(("p_cursor", "")), A(("p_cursor", "0"), ("p_limit", 500))],
         ["create_wishlist"] = w => [A(("p_workspace_id", w.Workspace), ("p_title", "Probe list"))],
         ["add_wishlist_item"] = w => [A(("p_wishlist_id", w.OwnWishlist), ("p_title", "Probe item"), ("p_price", 1.00m))],
         ["claim_item"] = w => w.OwnItems.Select(i => A(("p_item_id", i))),
@@ -448,10 +449,12 @@ public sealed class CelebrantPrivacyMatrixTests(CelebrantPrivacyFixture server, 
     {
         // get_audit_log hides a row from the celebrant by the item it concerns: the key of an item row,
         // a notification's data.item_id, or the item_id column of any other gifts table.
+        // gifts.notification_counters is not audited (AuditTrailTests.NotAudited).
         await using var command = server.DataSource.CreateCommand("""
             select c.oid::regclass::text from pg_class c
             where c.relkind in ('r', 'p') and c.relnamespace = 'gifts'::regnamespace
-              and c.oid not in ('gifts.wishlists'::regclass, 'gifts.wishlist_items'::regclass, 'gifts.notifications'::regclass)
+              and c.oid not in ('gifts.wishlists'::regclass, 'gifts.wishlist_items'::regclass, 'gifts.notifications'::regclass,
+                                'gifts.notification_counters'::regclass)
               and not exists (select from pg_attribute a where a.attrelid = c.oid and a.attname = 'item_id' and not a.attisdropped)
             order by 1
             """);

@@ -82,6 +82,57 @@ public sealed class NotificationRoutesTests(ServerFixture server) : IClassFixtur
         Assert.Equal(0L, await server.ScalarAsync<long>("select count(*) from gifts.notifications where id = $1 and read_at is not null", id));
     }
 
+    [Fact]
+    public async Task NotificationsSince_WhenPolledWithTheCursorsItReturns_ReadsEachNotificationOnceInOrder()
+    {
+        var group = await GiftGroup.CreateAsync(server, others: 1);
+        var client = server.Client(group.Others[0]);
+        var start = await (await client.PostAsJsonAsync("/rest/v1/rpc/notification_cursor", new { })).Content.ReadFromJsonAsync<JsonElement>();
+        var cursor = start.GetProperty("cursor").GetString()!;
+        var items = new List<Guid>();
+        for (var i = 0; i < 3; i++)
+        {
+            items.Add(await group.AddItemAsync(server, 10m, $"Item {i}"));
+            AssertSuccess(await CallAsync(server, group.Claimer, "select public.claim_item($1)::text", items[i]));
+        }
+
+        var seen = new List<Guid>();
+        var pages = new List<int>();
+        while (true)
+        {
+            var response = await client.PostAsJsonAsync("/rest/v1/rpc/notifications_since", new { p_cursor = cursor, p_limit = 2 });
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            var page = await response.Content.ReadFromJsonAsync<JsonElement>();
+            var rows = page.GetProperty("notifications").EnumerateArray().ToList();
+            pages.Add(rows.Count);
+            seen.AddRange(rows.Select(n => n.GetProperty("data").GetProperty("item_id").GetGuid()));
+            cursor = page.GetProperty("cursor").GetString()!;
+            if (rows.Count == 0)
+            {
+                break;
+            }
+        }
+
+        Assert.Equal("", start.GetProperty("cursor").GetString());
+        Assert.Equal(items, seen);
+        Assert.Equal([2, 1, 0], pages);
+        Assert.Equal($"{group.Workspace}:3", cursor);
+    }
+
+    [Theory]
+    [InlineData("notifications_since", "p_cursor", "not a cursor")]
+    [InlineData("notifications_since", "p_cursor", "0d6f64a4-6f37-4b7e-9a35-5e5e0c2c1f9a:1;drop")]
+    [InlineData("notification_cursor", "p_last_event_id", "0d6f64a4-6f37-4b7e-9a35-5e5e0c2c1f9a:x")]
+    public async Task Cursor_WhenMalformed_IsRefusedInvalidCursor(string function, string parameter, string cursor)
+    {
+        var response = await server.Client(Guid.NewGuid()).PostAsJsonAsync($"/rest/v1/rpc/{function}", new Dictionary<string, string> { [parameter] = cursor });
+
+        var body = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.False(body.GetProperty("success").GetBoolean());
+        Assert.Equal("invalid_cursor", body.GetProperty("code").GetString());
+    }
+
     [Theory]
     [InlineData("/api/notifications?limit=0", 400, "invalid_limit")]
     [InlineData("/api/notifications?limit=abc", 400, "invalid_parameter")]

@@ -109,7 +109,7 @@ public sealed class NotificationStreamTests(KestrelServerFixture server, ITestOu
         output.WriteLine($"claim response to event received: {clock.ElapsedMilliseconds} ms");
         var notification = JsonDocument.Parse(events[0].Data).RootElement;
         Assert.Equal("notification", events[0].Event);
-        Assert.Equal(notification.GetProperty("seq").GetInt64().ToString(), events[0].Id);
+        Assert.Equal($"{group.Workspace}:{notification.GetProperty("recipient_seq").GetInt64()}", events[0].Id);
         Assert.Equal("item_claimed", notification.GetProperty("type").GetString());
         Assert.Equal(item, notification.GetProperty("data").GetProperty("item_id").GetGuid());
         Assert.Equal("Claire Claimer", notification.GetProperty("data").GetProperty("claimer_name").GetString());
@@ -143,9 +143,116 @@ public sealed class NotificationStreamTests(KestrelServerFixture server, ITestOu
         using var __ = again;
         var events = await ReadEventsAsync(replay, 3, TimeSpan.FromSeconds(5));
 
+        Assert.Equal($"{group.Workspace}:1", lastId);
         Assert.Equal(items.Skip(1), events.Select(e => JsonDocument.Parse(e.Data).RootElement.GetProperty("data").GetProperty("item_id").GetGuid()));
-        Assert.True(events.Select(e => long.Parse(e.Id!)).SequenceEqual(events.Select(e => long.Parse(e.Id!)).Order()));
-        Assert.True(long.Parse(events[0].Id!) > long.Parse(lastId));
+        Assert.Equal([$"{group.Workspace}:2", $"{group.Workspace}:3", $"{group.Workspace}:4"], events.Select(e => e.Id));
+    }
+
+    [Fact]
+    public async Task Stream_WhenReconnectingWithACursorOverTwoWorkspaces_ReplaysWhatWasMissedInEach()
+    {
+        // R is a member of two gift groups; the last event id R saw covers both.
+        var first = await GiftGroup.CreateAsync(server, others: 1);
+        var second = await GiftGroup.CreateAsync(server, others: 0);
+        var recipient = first.Others[0];
+        AssertSuccess(await CallAsync(server, second.Celebrant, "select public.add_member($1, $2, 'member', 'Member 0')::text", second.Workspace, recipient));
+        var firstItems = new List<Guid>();
+        var secondItems = new List<Guid>();
+        for (var i = 0; i < 3; i++)
+        {
+            firstItems.Add(await first.AddItemAsync(server, 30m, $"First {i}"));
+            secondItems.Add(await second.AddItemAsync(server, 30m, $"Second {i}"));
+        }
+        using var client = StreamClient(recipient);
+        string lastId;
+        {
+            var (response, reader) = await ConnectAsync(client);
+            using var _ = response;
+            AssertSuccess(await CallAsync(server, first.Claimer, "select public.claim_item($1)::text", firstItems[0]));
+            AssertSuccess(await CallAsync(server, second.Claimer, "select public.claim_item($1)::text", secondItems[0]));
+            lastId = (await ReadEventsAsync(reader, 2, TimeSpan.FromSeconds(5)))[1].Id!;
+        }
+        for (var i = 1; i < 3; i++)
+        {
+            AssertSuccess(await CallAsync(server, second.Claimer, "select public.claim_item($1)::text", secondItems[i]));
+            AssertSuccess(await CallAsync(server, first.Claimer, "select public.claim_item($1)::text", firstItems[i]));
+        }
+
+        var (again, replay) = await ConnectAsync(client, lastId);
+        using var __ = again;
+        var events = await ReadEventsAsync(replay, 4, TimeSpan.FromSeconds(5));
+
+        Assert.Equal(string.Join(',', new[] { $"{first.Workspace}:1", $"{second.Workspace}:1" }.Order(StringComparer.Ordinal)), lastId);
+        var replayed = events.Select(e => JsonDocument.Parse(e.Data).RootElement).ToList();
+        Assert.Equal(firstItems.Skip(1), replayed.Where(n => n.GetProperty("workspace_id").GetGuid() == first.Workspace)
+            .Select(n => n.GetProperty("data").GetProperty("item_id").GetGuid()));
+        Assert.Equal(secondItems.Skip(1), replayed.Where(n => n.GetProperty("workspace_id").GetGuid() == second.Workspace)
+            .Select(n => n.GetProperty("data").GetProperty("item_id").GetGuid()));
+        Assert.Equal(string.Join(',', new[] { $"{first.Workspace}:3", $"{second.Workspace}:3" }.Order(StringComparer.Ordinal)), events[^1].Id);
+    }
+
+    [Fact]
+    public async Task Stream_WhenLastEventIdIsAnOlderNumericSeq_ReplaysEverythingAfterIt()
+    {
+        // A client that connected before event ids became cursors resumes with the global seq it last saw.
+        var group = await GiftGroup.CreateAsync(server, others: 1);
+        var items = new List<Guid>();
+        for (var i = 0; i < 3; i++)
+        {
+            items.Add(await group.AddItemAsync(server, 30m, $"Item {i}"));
+            AssertSuccess(await CallAsync(server, group.Claimer, "select public.claim_item($1)::text", items[i]));
+        }
+        var seen = await server.ScalarAsync<long>(
+            "select seq from gifts.notifications where recipient_id = $1 and (data ->> 'item_id')::uuid = $2", group.Others[0], items[0]);
+        using var client = StreamClient(group.Others[0]);
+
+        var (response, reader) = await ConnectAsync(client, seen.ToString());
+        using var _ = response;
+        var events = await ReadEventsAsync(reader, 2, TimeSpan.FromSeconds(5));
+
+        Assert.Equal(items.Skip(1), events.Select(e => JsonDocument.Parse(e.Data).RootElement.GetProperty("data").GetProperty("item_id").GetGuid()));
+        Assert.Equal([$"{group.Workspace}:2", $"{group.Workspace}:3"], events.Select(e => e.Id));
+    }
+
+    [Fact]
+    public async Task Stream_WhenTwoClaimsNotifyOneMemberAndTheFirstToInsertCommitsLast_DeliversBoth()
+    {
+        // Two serving-role connections claim in their own transactions, both notifying R, who listens.
+        // The first inserts; the second inserts and commits as soon as it can; if it got through, R's
+        // stream sends it before the first commits (with a seq taken at insert, the stream then passed
+        // the first for good). Then the first commits.
+        var group = await GiftGroup.CreateAsync(server, others: 2);
+        var (recipient, second) = (group.Others[0], group.Others[1]);
+        AssertSuccess(await CallAsync(server, group.Claimer, "select public.claim_item($1)::text", await group.AddItemAsync(server, 10m, "Before")));
+        var firstItem = await group.AddItemAsync(server, 10m, "First");
+        var secondItem = await group.AddItemAsync(server, 10m, "Second");
+        using var client = StreamClient(recipient);
+        var (response, reader) = await ConnectAsync(client);
+        using var _ = response;
+
+        await using var firstConnection = await server.ServingDataSource.OpenConnectionAsync();
+        await using var secondConnection = await server.ServingDataSource.OpenConnectionAsync();
+        await using var firstTransaction = await firstConnection.BeginTransactionAsync();
+        AssertSuccess(await CallAsync(firstConnection, group.Claimer, "select public.claim_item($1)::text", firstItem));
+        var secondClaim = Task.Run(async () =>
+        {
+            await using var transaction = await secondConnection.BeginTransactionAsync();
+            var claimed = await CallAsync(secondConnection, second, "select public.claim_item($1)::text", secondItem);
+            await transaction.CommitAsync();
+            return claimed;
+        });
+        var events = new List<SseEvent>();
+        if (!await server.WaitsOnALockAsync(secondConnection.ProcessID, secondClaim))
+        {
+            events.AddRange(await ReadEventsAsync(reader, 1, TimeSpan.FromSeconds(5)));
+        }
+        await firstTransaction.CommitAsync();
+        AssertSuccess(await secondClaim);
+        events.AddRange(await ReadEventsAsync(reader, 2 - events.Count, TimeSpan.FromSeconds(5)));
+
+        var sent = events.Select(e => JsonDocument.Parse(e.Data).RootElement).ToList();
+        Assert.Equal([firstItem, secondItem], sent.Select(n => n.GetProperty("data").GetProperty("item_id").GetGuid()));
+        Assert.Equal([$"{group.Workspace}:2", $"{group.Workspace}:3"], events.Select(e => e.Id));
     }
 
     [Fact]
@@ -213,12 +320,19 @@ public sealed class NotificationStreamTests(KestrelServerFixture server, ITestOu
         await Http.AssertProblemAsync(again, System.Net.HttpStatusCode.Unauthorized, "token_expired");
     }
 
-    [Fact]
-    public async Task Stream_WhenLastEventIdIsNotANumber_Returns400()
+    [Theory]
+    [InlineData("yesterday")]
+    [InlineData("-1")]
+    [InlineData("12345678901234567890")]
+    [InlineData("0d6f64a4-6f37-4b7e-9a35-5e5e0c2c1f9a")]
+    [InlineData("0d6f64a4-6f37-4b7e-9a35-5e5e0c2c1f9a:-1")]
+    [InlineData("0d6f64a4-6f37-4b7e-9a35-5e5e0c2c1f9a:1,")]
+    [InlineData("0d6f64a46f374b7e9a355e5e0c2c1f9a:1")]
+    public async Task Stream_WhenLastEventIdIsNotACursor_Returns400(string lastEventId)
     {
         using var client = StreamClient(Guid.NewGuid());
         var request = new HttpRequestMessage(HttpMethod.Get, "/api/notifications/stream");
-        request.Headers.Add("Last-Event-ID", "yesterday");
+        request.Headers.Add("Last-Event-ID", lastEventId);
 
         var response = await client.SendAsync(request);
 

@@ -1,4 +1,6 @@
+using System.Text.Json;
 using Lockstep.Tests.Support;
+using Npgsql;
 using static Lockstep.Tests.Gifts.GiftGroup;
 
 namespace Lockstep.Tests.Gifts;
@@ -78,5 +80,107 @@ public sealed class NotificationTriggerTests(DatabaseFixture db) : IClassFixture
         Assert.Equal("Teapot", data.GetProperty("item_title").GetString());
         Assert.Equal(group.Claimer, data.GetProperty("claimer_id").GetGuid());
         Assert.Equal("Claire Claimer", data.GetProperty("claimer_name").GetString());
+    }
+
+    /// <summary>One notifications_since read as <paramref name="user"/> from <paramref name="cursor"/>: the rows and the cursor to pass back.</summary>
+    private async Task<(JsonElement[] Rows, string Cursor)> ReadSinceAsync(Guid user, string cursor)
+    {
+        var page = await CallAsync(db, user, "select public.notifications_since($1)::text", cursor);
+        AssertSuccess(page);
+        return (page.GetProperty("notifications").EnumerateArray().ToArray(), page.GetProperty("cursor").GetString()!);
+    }
+
+    [Fact]
+    public async Task NotificationsSince_WhenTheFirstInsertingClaimWouldCommitLast_AReaderBetweenTheCommitsStillGetsBothInOrder()
+    {
+        // Two serving-role connections, each claiming an item in its own transaction; both notify R. The
+        // first inserts, then the second inserts and commits as soon as it can, then the first commits; R
+        // reads between the commits. With a seq taken at insert, the second committed first, was read,
+        // and the cursor passed the first for good. R was notified once before, so R's counter exists.
+        var group = await GiftGroup.CreateAsync(db, others: 2);
+        var (recipient, second) = (group.Others[0], group.Others[1]);
+        AssertSuccess(await CallAsync(db, group.Claimer, "select public.claim_item($1)::text", await group.AddItemAsync(db, 10m, "Before")));
+        var firstItem = await group.AddItemAsync(db, 10m, "First");
+        var secondItem = await group.AddItemAsync(db, 10m, "Second");
+        var (_, cursor) = await ReadSinceAsync(recipient, "");
+
+        await using var firstConnection = await db.ServingDataSource.OpenConnectionAsync();
+        await using var secondConnection = await db.ServingDataSource.OpenConnectionAsync();
+        await using var firstTransaction = await firstConnection.BeginTransactionAsync();
+        AssertSuccess(await CallAsync(firstConnection, group.Claimer, "select public.claim_item($1)::text", firstItem));
+        var secondClaim = Task.Run(async () =>
+        {
+            await using var transaction = await secondConnection.BeginTransactionAsync();
+            var claimed = await CallAsync(secondConnection, second, "select public.claim_item($1)::text", secondItem);
+            await transaction.CommitAsync();
+            return claimed;
+        });
+        var secondWaited = await db.WaitsOnALockAsync(secondConnection.ProcessID, secondClaim);
+        var (betweenCommits, afterSecond) = await ReadSinceAsync(recipient, cursor);
+        await firstTransaction.CommitAsync();
+        AssertSuccess(await secondClaim);
+        var (afterBoth, _) = await ReadSinceAsync(recipient, afterSecond);
+
+        var read = betweenCommits.Concat(afterBoth).ToArray();
+        Assert.Equal([firstItem, secondItem], read.Select(n => n.GetProperty("data").GetProperty("item_id").GetGuid()));
+        Assert.Equal($"{group.Workspace}:1", cursor);
+        Assert.Equal([2L, 3L], read.Select(n => n.GetProperty("recipient_seq").GetInt64()));
+        Assert.True(secondWaited, "the second claim should wait on the recipient's counter until the first commits");
+    }
+
+    [Fact]
+    public async Task TakeRecipientSeq_When16WritersNotifyOneRecipient25TimesEach_NumbersAreGaplessPerRecipient()
+    {
+        // 16 concurrent serving-role connections, each claiming 25 items one after another; every claim
+        // notifies the 16 other members (R among them), so 17 counters are contended: 6,400 notifications.
+        const int Writers = 16, ClaimsEach = 25;
+        var group = await GiftGroup.CreateAsync(db, others: Writers + 1);
+        var writers = group.Others.Skip(1).ToArray();
+        var items = new Guid[Writers * ClaimsEach];
+        for (var i = 0; i < items.Length; i++)
+        {
+            items[i] = await group.AddItemAsync(db, 5m, $"Item {i}");
+        }
+        var connections = new List<NpgsqlConnection>();
+        for (var w = 0; w < Writers; w++)
+        {
+            connections.Add(await db.ServingDataSource.OpenConnectionAsync());
+        }
+        try
+        {
+            var start = new TaskCompletionSource();
+            var claims = Enumerable.Range(0, Writers).Select(w => Task.Run(async () =>
+            {
+                await start.Task;
+                var results = new List<JsonElement>();
+                for (var c = 0; c < ClaimsEach; c++)
+                {
+                    results.Add(await CallAsync(connections[w], writers[w], "select public.claim_item($1)::text", items[w * ClaimsEach + c]));
+                }
+                return results;
+            })).ToList();
+            start.SetResult();
+            Assert.All((await Task.WhenAll(claims)).SelectMany(r => r), AssertSuccess);
+        }
+        finally
+        {
+            foreach (var connection in connections)
+            {
+                await connection.DisposeAsync();
+            }
+        }
+
+        var broken = await db.ScalarAsync<string[]>("""
+            select coalesce(array_agg(n.recipient_id::text || ' has ' || n.rows || ' rows, seq ' || n.low || '..' || n.high
+                                      || ', ' || n.distinct_seqs || ' distinct, counter ' || coalesce(c.last_seq::text, 'missing')), '{}')
+            from (select recipient_id, count(*) as rows, count(distinct recipient_seq) as distinct_seqs,
+                         min(recipient_seq) as low, max(recipient_seq) as high
+                  from gifts.notifications where workspace_id = $1 group by recipient_id) n
+            left join gifts.notification_counters c on c.workspace_id = $1 and c.recipient_id = n.recipient_id
+            where n.low <> 1 or n.high <> n.rows or n.distinct_seqs <> n.rows or c.last_seq is distinct from n.high
+            """, group.Workspace);
+        Assert.Empty(broken);
+        Assert.Equal((long)Writers * ClaimsEach, await db.ScalarAsync<long>(
+            "select count(*) from gifts.notifications where workspace_id = $1 and recipient_id = $2", group.Workspace, group.Others[0]));
     }
 }

@@ -9,6 +9,11 @@ namespace Lockstep.Tests.Reliability;
 /// <summary>The audit trail (db/functions/platform/audit.sql): every change a function makes to a tenant table is recorded in the same transaction; owners read it.</summary>
 public sealed class AuditTrailTests(ServerFixture server) : IClassFixture<ServerFixture>
 {
+    // Tenant tables left out on purpose. gifts.notification_counters: the counter moves with every
+    // notification, whose own entry already records it (auditing it would double the log for nothing),
+    // and its entries would name no item, so get_audit_log could not hide them from the celebrant.
+    private static readonly string[] NotAudited = ["gifts.notification_counters"];
+
     [Fact]
     public async Task TenantTables_WhenListedFromTheCatalog_AllCarryTheAuditTrigger()
     {
@@ -18,6 +23,7 @@ public sealed class AuditTrailTests(ServerFixture server) : IClassFixture<Server
             where c.relkind in ('r', 'p')
               and c.relnamespace::regnamespace::text = any('{platform,crm,leads,sessions,gifts}')
               and c.oid <> 'platform.audit_log'::regclass
+              and not (c.oid::regclass::text = any($1))
               and (c.oid = 'platform.workspaces'::regclass
                    or exists (select 1 from pg_attribute a where a.attrelid = c.oid and a.attname = 'workspace_id' and not a.attisdropped))
               and not exists (
@@ -28,6 +34,7 @@ public sealed class AuditTrailTests(ServerFixture server) : IClassFixture<Server
                   and t.tgenabled <> 'D')
             order by 1
             """);
+        command.Parameters.Add(new NpgsqlParameter { Value = NotAudited });
         var missing = new List<string>();
         await using var reader = await command.ExecuteReaderAsync();
         while (await reader.ReadAsync())

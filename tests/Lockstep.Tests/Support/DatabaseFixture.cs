@@ -95,6 +95,20 @@ public class DatabaseFixture : IAsyncLifetime
         }
     }
 
+    /// <summary>True once backend <paramref name="pid"/> waits on a lock; false when <paramref name="call"/> ended first (or after 5 s).</summary>
+    public async Task<bool> WaitsOnALockAsync(int pid, Task call)
+    {
+        for (var attempt = 0; attempt < 100 && !call.IsCompleted; attempt++)
+        {
+            if (await ScalarAsync<bool>("select coalesce(bool_or(wait_event_type = 'Lock'), false) from pg_stat_activity where pid = $1", pid))
+            {
+                return true;
+            }
+            await Task.Delay(50);
+        }
+        return false;
+    }
+
     public async Task<T> ScalarAsync<T>(string sql, params object?[] args)
     {
         await using var command = DataSource.CreateCommand(sql);
