@@ -68,7 +68,8 @@ public sealed partial class ListPagingPlanTests(DatabaseFixture db, ITestOutputH
         output.WriteLine(plan);
         Assert.Contains($"Index Scan Backward using {index}", plan, StringComparison.Ordinal);
         Assert.Contains("Limit", plan, StringComparison.Ordinal);
-        Assert.DoesNotContain("Seq Scan", plan, StringComparison.Ordinal);
+        // The page's own table: a small joined table (the outbox beside messages) may rightly be scanned whole.
+        Assert.DoesNotContain(list == "list_messages" ? "Seq Scan on messages" : "Seq Scan on conversations", plan, StringComparison.Ordinal);
         Assert.DoesNotContain("Sort", plan, StringComparison.Ordinal);
         var read = int.Parse(IndexRowsRead().Match(plan).Groups[1].Value);
         Assert.InRange(read, 51, 52);
