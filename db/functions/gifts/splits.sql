@@ -27,8 +27,9 @@ create or replace trigger enforce_pledge_immutability
  * of the full claim turns it into a split (their amount becomes 0; they cover what is left when closing)
  * and adds shipping or delivery costs to the total. The full claim is replaced by a split row, which is
  * what invites the group (notify_split_invite).
- * Refusals: not_authenticated, item_not_found, celebrant_forbidden, invalid_additional_costs, item_not_claimed,
- * claimer_only_forbidden, split_already_open.
+ * Refusals: not_authenticated, item_not_found, celebrant_forbidden, invalid_additional_costs (negative or more
+ * than two decimals), amount_too_large (the costs, or the total with them, above 9999999999.99),
+ * item_not_claimed, claimer_only_forbidden, split_already_open.
  */
 create or replace function public.open_split(p_item_id uuid, p_additional_costs numeric default 0)
 returns jsonb
@@ -41,6 +42,8 @@ declare
   v_item record;
   v_claim gifts.gift_claims;
   v_costs numeric := coalesce(p_additional_costs, 0);
+  v_refusal jsonb := platform.money_refusal(v_costs, 'invalid_additional_costs', 'Additional costs have at most two decimals');
+  v_price numeric;
   v_total numeric;
 begin
   if v_user is null then
@@ -54,10 +57,18 @@ begin
   if v_item.celebrant_id = v_user then
     return platform.refusal('celebrant_forbidden', 'The celebrant cannot change claims on their own items');
   end if;
-  if not gifts.valid_money(v_costs) or v_costs < 0 then
-    return platform.refusal('invalid_additional_costs', 'Additional costs are zero or more with at most two decimals');
+  if v_refusal is not null then
+    return v_refusal;
   end if;
-  perform 1 from gifts.wishlist_items i where i.workspace_id = v_item.workspace_id and i.id = p_item_id for update;
+  if v_costs < 0 then
+    return platform.refusal('invalid_additional_costs', 'Additional costs are zero or more');
+  end if;
+  select i.price into v_price
+  from gifts.wishlist_items i where i.workspace_id = v_item.workspace_id and i.id = p_item_id for update;
+  -- Every amount of the split (the claimer's closing one among them) must fit where it is stored.
+  if v_price + v_costs >= 10000000000 then
+    return platform.refusal('amount_too_large', 'The price and additional costs together are at most 9999999999.99');
+  end if;
   select * into v_claim
   from gifts.gift_claims c where c.workspace_id = v_item.workspace_id and c.item_id = p_item_id and c.is_claimer;
   if v_claim.id is null then
@@ -72,7 +83,7 @@ begin
 
   update gifts.wishlist_items i set additional_costs = v_costs
   where i.workspace_id = v_item.workspace_id and i.id = p_item_id
-  returning i.price + i.additional_costs into v_total;
+  returning i.price + i.additional_costs, i.additional_costs into v_total, v_costs;
   delete from gifts.gift_claims c where c.workspace_id = v_item.workspace_id and c.id = v_claim.id;
   insert into gifts.gift_claims (workspace_id, item_id, claimer_id, claim_type, amount, is_claimer, created_at)
   values (v_item.workspace_id, p_item_id, v_user, 'split', 0, true, v_claim.created_at);
@@ -86,7 +97,7 @@ grant execute on function public.open_split(uuid, numeric) to lockstep_api;
  * pledge_contribution(p_item_id, p_amount) → {success, claim_id, item_id, amount, total, pledged,
  * remaining}: a member pledges part of an open split, once. The item row is locked, so concurrent
  * pledges are serialised and never add up to more than the total.
- * Refusals: not_authenticated, invalid_amount (not > 0 or more than two decimals), item_not_found,
+ * Refusals: not_authenticated, invalid_amount (not > 0 or more than two decimals), amount_too_large, item_not_found,
  * celebrant_forbidden, split_not_open, split_fully_funded, already_pledged (the claimer included: they
  * cover the rest by closing), amount_exceeds_remaining.
  */
@@ -102,6 +113,8 @@ declare
   v_total numeric;
   v_pledged numeric;
   v_claim_id uuid;
+  v_amount numeric;
+  v_refusal jsonb := platform.money_refusal(p_amount, 'invalid_amount', 'A pledge has at most two decimals');
 begin
   if v_user is null then
     return platform.refusal('not_authenticated', 'Sign in to pledge');
@@ -113,8 +126,11 @@ begin
   if v_item.celebrant_id = v_user then
     return platform.refusal('celebrant_forbidden', 'You cannot pledge towards an item on your own wishlist');
   end if;
-  if not gifts.valid_money(p_amount) or p_amount <= 0 then
-    return platform.refusal('invalid_amount', 'A pledge is more than zero with at most two decimals');
+  if v_refusal is not null then
+    return v_refusal;
+  end if;
+  if p_amount is null or p_amount <= 0 then
+    return platform.refusal('invalid_amount', 'A pledge is more than zero');
   end if;
   select i.price + i.additional_costs into v_total
   from gifts.wishlist_items i where i.workspace_id = v_item.workspace_id and i.id = p_item_id for update;
@@ -123,7 +139,7 @@ begin
                    and c.is_claimer and c.claim_type = 'split') then
     return platform.refusal('split_not_open', 'This item is not open for split contributions');
   end if;
-  select coalesce(sum(c.amount), 0) into v_pledged
+  select coalesce(sum(c.amount), 0.00) into v_pledged
   from gifts.gift_claims c where c.workspace_id = v_item.workspace_id and c.item_id = p_item_id;
   if v_pledged >= v_total then
     return platform.refusal('split_fully_funded', 'This item is already fully funded');
@@ -140,13 +156,13 @@ begin
   begin
     insert into gifts.gift_claims (workspace_id, item_id, claimer_id, claim_type, amount, is_claimer)
     values (v_item.workspace_id, p_item_id, v_user, 'split', p_amount, false)
-    returning id into v_claim_id;
+    returning id, amount into v_claim_id, v_amount;
   exception when unique_violation then
     -- Unreachable while the item row is locked above; kept as the safety net the rule asks for.
     return platform.refusal('already_pledged', 'You already take part in this split');
   end;
-  return jsonb_build_object('success', true, 'claim_id', v_claim_id, 'item_id', p_item_id, 'amount', p_amount,
-    'total', v_total, 'pledged', v_pledged + p_amount, 'remaining', v_total - v_pledged - p_amount);
+  return jsonb_build_object('success', true, 'claim_id', v_claim_id, 'item_id', p_item_id, 'amount', v_amount,
+    'total', v_total, 'pledged', v_pledged + v_amount, 'remaining', v_total - v_pledged - v_amount);
 end;
 $$;
 
@@ -192,7 +208,7 @@ begin
   if v_claim.claimer_id <> v_user then
     return platform.refusal('claimer_only_forbidden', 'Only the member who opened the split can close it');
   end if;
-  select coalesce(sum(c.amount), 0) into v_pledged
+  select coalesce(sum(c.amount), 0.00) into v_pledged
   from gifts.gift_claims c where c.workspace_id = v_item.workspace_id and c.item_id = p_item_id;
   if v_pledged < v_total then
     update gifts.gift_claims c set amount = c.amount + (v_total - v_pledged), updated_at = now()
@@ -200,7 +216,7 @@ begin
     returning c.amount into v_claim.amount;
   end if;
   return jsonb_build_object('success', true, 'item_id', p_item_id, 'total', v_total,
-    'claimer_amount', v_claim.amount, 'pledged', v_total, 'remaining', 0);
+    'claimer_amount', v_claim.amount, 'pledged', v_total, 'remaining', 0.00);
 end;
 $$;
 
@@ -242,7 +258,7 @@ begin
     return platform.refusal('split_not_open', 'This item is not split');
   end if;
   select * into v_row from gifts.wishlist_items i where i.workspace_id = v_item.workspace_id and i.id = p_item_id;
-  select coalesce(sum(c.amount), 0) into v_pledged
+  select coalesce(sum(c.amount), 0.00) into v_pledged
   from gifts.gift_claims c where c.workspace_id = v_item.workspace_id and c.item_id = p_item_id;
   return jsonb_build_object('success', true, 'item_id', p_item_id, 'item_title', v_row.title,
     'price', v_row.price, 'additional_costs', v_row.additional_costs, 'total', v_row.price + v_row.additional_costs,

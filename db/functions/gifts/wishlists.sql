@@ -26,19 +26,6 @@ as $$
 $$;
 
 /*
- * gifts.valid_money(amount) → true when the amount has at most two decimals and fits numeric(12,2):
- * money is never rounded silently.
- */
-create or replace function gifts.valid_money(p_amount numeric)
-returns boolean
-language sql
-immutable
-set search_path = ''
-as $$
-  select p_amount is not null and p_amount = round(p_amount, 2) and abs(p_amount) < 10000000000
-$$;
-
-/*
  * create_wishlist(p_workspace_id, p_title) → {success, wishlist_id}: the caller is the celebrant.
  * Refusals: not_authenticated, workspace_not_found, wishlist_title_required, wishlist_title_too_long.
  */
@@ -77,7 +64,7 @@ grant execute on function public.create_wishlist(uuid, text) to lockstep_api;
  * add_wishlist_item(p_wishlist_id, p_title, p_price, p_link, p_notes) → {success, item_id}: the
  * celebrant only. Refusals: not_authenticated, wishlist_not_found, celebrant_only_forbidden,
  * item_title_required, item_title_too_long, invalid_price (not > 0 or more than two decimals),
- * link_too_long, notes_too_long.
+ * amount_too_large (more than 9999999999.99), link_too_long, notes_too_long.
  */
 create or replace function public.add_wishlist_item(
   p_wishlist_id uuid, p_title text, p_price numeric, p_link text default null, p_notes text default null)
@@ -90,6 +77,7 @@ declare
   v_user uuid := auth.uid();
   v_wishlist record;
   v_id uuid;
+  v_refusal jsonb := platform.money_refusal(p_price, 'invalid_price', 'A price has at most two decimals');
 begin
   if v_user is null then
     return platform.refusal('not_authenticated', 'Sign in to add an item');
@@ -107,8 +95,11 @@ begin
   if length(btrim(p_title)) > 200 then
     return platform.refusal('item_title_too_long', 'An item title has at most 200 characters');
   end if;
-  if not gifts.valid_money(p_price) or p_price <= 0 then
-    return platform.refusal('invalid_price', 'A price is more than zero with at most two decimals');
+  if v_refusal is not null then
+    return v_refusal;
+  end if;
+  if p_price is null or p_price <= 0 then
+    return platform.refusal('invalid_price', 'A price is more than zero');
   end if;
   if length(p_link) > 2000 then
     return platform.refusal('link_too_long', 'A link has at most 2000 characters');
@@ -226,7 +217,7 @@ begin
             else 'split_open' end,
           'claimer_id', s.claimer_id,
           'claimer_name', gifts.member_name(i.workspace_id, s.claimer_id),
-          'pledged', coalesce(s.pledged, 0),
+          'pledged', coalesce(s.pledged, 0.00),
           'remaining', case when s.claim_type = 'split' then i.price + i.additional_costs - s.pledged end)
         end order by i.n) filter (where i.n <= p_items_limit), '[]'::jsonb),
       'items_next_before', case when count(*) > p_items_limit
@@ -243,7 +234,7 @@ begin
       'created_at', i.created_at) as base) b
     left join lateral (
       select c.claimer_id, c.claim_type,
-             (select coalesce(sum(a.amount), 0) from gifts.gift_claims a
+             (select coalesce(sum(a.amount), 0.00) from gifts.gift_claims a
               where a.workspace_id = i.workspace_id and a.item_id = i.id and a.claim_type = 'split') as pledged
       from gifts.gift_claims c
       where c.workspace_id = i.workspace_id and c.item_id = i.id and c.is_claimer) s on true);

@@ -173,8 +173,9 @@ grant execute on function public.release_session(uuid) to lockstep_api;
 
 /*
  * create_purchase(p_client_id, p_sessions_total, p_price, p_expires_at) → {success, purchase_id}:
- * sells a pack of sessions to a client. Refusals: client_not_found (also for non-members),
- * invalid_sessions_total (1 to 10000), invalid_price (negative), expires_in_past.
+ * sells a pack of sessions to a client; the price is optional. Refusals: client_not_found (also for
+ * non-members), invalid_sessions_total (1 to 10000), invalid_price (negative, or more than two decimals:
+ * never rounded), amount_too_large (more than 9999999999.99), expires_in_past.
  */
 create or replace function public.create_purchase(
   p_client_id uuid,
@@ -189,6 +190,7 @@ as $$
 declare
   v_workspace_id uuid := sessions.client_workspace(p_client_id);
   v_purchase_id uuid;
+  v_refusal jsonb := platform.money_refusal(p_price, 'invalid_price', 'A price has at most two decimals');
 begin
   if v_workspace_id is null then
     return platform.refusal('client_not_found', 'Client not found');
@@ -196,15 +198,18 @@ begin
   if p_sessions_total is null or p_sessions_total < 1 or p_sessions_total > 10000 then
     return platform.refusal('invalid_sessions_total', 'A pack holds 1 to 10000 sessions');
   end if;
-  if p_price < 0 or p_price >= 10000000000 then
-    return platform.refusal('invalid_price', 'A price is between 0 and 9999999999.99');
+  if v_refusal is not null then
+    return v_refusal;
+  end if;
+  if p_price < 0 then
+    return platform.refusal('invalid_price', 'A price is not negative');
   end if;
   if p_expires_at <= now() then
     return platform.refusal('expires_in_past', 'A new pack cannot expire in the past');
   end if;
 
   insert into sessions.purchases (workspace_id, client_id, sessions_total, price, expires_at, created_by)
-  values (v_workspace_id, p_client_id, p_sessions_total, round(p_price, 2), p_expires_at, auth.uid())
+  values (v_workspace_id, p_client_id, p_sessions_total, p_price, p_expires_at, auth.uid())
   returning id into v_purchase_id;
 
   return jsonb_build_object('success', true, 'purchase_id', v_purchase_id);

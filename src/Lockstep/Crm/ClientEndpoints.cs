@@ -55,7 +55,7 @@ public static class ClientEndpoints
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
 
-    private static async Task<Results<Created<ContactAdded>, ProblemHttpResult>> AddClientContact(
+    private static async Task<Results<Ok<ContactAdded>, ProblemHttpResult>> AddClientContact(
         Guid workspaceId, Guid clientId, AddContactRequest request, HttpContext context, FunctionCaller db)
     {
         var outcome = await db.CallCrmAsync(context,
@@ -64,9 +64,7 @@ public static class ClientEndpoints
               p_email => $5, p_is_primary => $6)::text
             """,
             [workspaceId, clientId, request.Name, request.Phone, request.Email, request.IsPrimary], CrmJson.Default.ContactAdded);
-        return outcome.Succeeded
-            ? TypedResults.Created($"/api/workspaces/{workspaceId}/clients/{clientId}", outcome.Value)
-            : outcome.Problem!;
+        return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
 
     private static async Task<Results<Ok<PrimaryContactSet>, ProblemHttpResult>> SetPrimaryContact(

@@ -24,30 +24,22 @@ public static class ContactEndpoints
         return app;
     }
 
-    private static async Task<Results<Created<ContactAdded>, ProblemHttpResult>> AddContact(
+    private static async Task<Results<Ok<ContactAdded>, ProblemHttpResult>> AddContact(
         Guid workspaceId, NewContactRequest request, HttpContext context, FunctionCaller db)
     {
         var outcome = await db.CallCrmAsync(context,
             "select public.add_contact(p_workspace_id => $1, p_client_id => null, p_name => $2, p_phone => $3, p_email => $4)::text",
             [workspaceId, request.Name, request.Phone, request.Email], CrmJson.Default.ContactAdded);
-        return outcome.Succeeded
-            ? TypedResults.Created($"/api/workspaces/{workspaceId}/contacts/{outcome.Value!.ContactId}", outcome.Value)
-            : outcome.Problem!;
+        return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
 
-    private static async Task<Results<Ok<ContactUpserted>, Created<ContactUpserted>, ProblemHttpResult>> UpsertContact(
+    private static async Task<Results<Ok<ContactUpserted>, ProblemHttpResult>> UpsertContact(
         Guid workspaceId, UpsertContactRequest request, HttpContext context, FunctionCaller db)
     {
         var outcome = await db.CallCrmAsync(context,
             "select public.upsert_contact_by_phone(p_workspace_id => $1, p_phone => $2, p_name => $3)::text",
             [workspaceId, request.Phone, request.Name], CrmJson.Default.ContactUpserted);
-        if (!outcome.Succeeded)
-        {
-            return outcome.Problem!;
-        }
-        return outcome.Value!.Created
-            ? TypedResults.Created($"/api/workspaces/{workspaceId}/contacts/{outcome.Value.ContactId}", outcome.Value)
-            : TypedResults.Ok(outcome.Value);
+        return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
 
     private static async Task<Results<Ok<ImportResult>, ProblemHttpResult>> ImportContacts(

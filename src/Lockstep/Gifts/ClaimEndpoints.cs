@@ -40,12 +40,12 @@ public static class ClaimEndpoints
         return outcome.Succeeded ? TypedResults.NoContent() : outcome.Problem!;
     }
 
-    private static async Task<Results<Ok<SplitOpened>, ProblemHttpResult>> OpenSplit(
+    private static async Task<Results<Created<SplitOpened>, ProblemHttpResult>> OpenSplit(
         Guid itemId, OpenSplitRequest? request, HttpContext context, FunctionCaller db)
     {
         var outcome = await db.CallAsync(context, "select public.open_split(p_item_id => $1, p_additional_costs => $2)::text",
             [itemId, request?.AdditionalCosts ?? 0m], GiftsJson.Default.SplitOpened);
-        return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
+        return outcome.Succeeded ? TypedResults.Created($"/api/wishlist-items/{itemId}/split", outcome.Value) : outcome.Problem!;
     }
 
     private static async Task<Results<Ok<SplitStatus>, ProblemHttpResult>> GetSplitStatus(Guid itemId, HttpContext context, FunctionCaller db)
@@ -66,12 +66,12 @@ public static class ClaimEndpoints
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
 
-    private static async Task<Results<Created<PledgeResult>, ProblemHttpResult>> Pledge(
+    private static async Task<Results<Ok<PledgeResult>, ProblemHttpResult>> Pledge(
         Guid itemId, PledgeRequest request, HttpContext context, FunctionCaller db)
     {
         var outcome = await db.CallAsync(context, "select public.pledge_contribution(p_item_id => $1, p_amount => $2)::text",
             [itemId, request.Amount], GiftsJson.Default.PledgeResult);
-        return outcome.Succeeded ? TypedResults.Created($"/api/wishlist-items/{itemId}/split", outcome.Value) : outcome.Problem!;
+        return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
 }
 

@@ -12,6 +12,7 @@ public static class GiftsModule
         Problems.AddConflictCodes("item_already_claimed", "already_pledged", "has_contributions", "split_already_open", "split_fully_funded");
         Problems.AddConstraint("pledge_immutable", "pledge_immutable", "A pledge cannot be removed");
         Problems.AddConstraint("gift_claims_one_per_member", "already_pledged", "That member already takes part in this item");
+        Problems.AddConstraint("wishlist_items_total_fits", "amount_too_large", "The price and additional costs together are at most 9999999999.99");
         builder.Services.AddSingleton<NotificationHub>();
         builder.Services.AddHostedService<NotificationListener>();
         return builder;

@@ -48,13 +48,13 @@ public static class WishlistEndpoints
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
 
-    private static async Task<Results<Created<ItemAdded>, ProblemHttpResult>> AddItem(
+    private static async Task<Results<Ok<ItemAdded>, ProblemHttpResult>> AddItem(
         Guid wishlistId, AddItemRequest request, HttpContext context, FunctionCaller db)
     {
         var outcome = await db.CallAsync(context,
             "select public.add_wishlist_item(p_wishlist_id => $1, p_title => $2, p_price => $3, p_link => $4, p_notes => $5)::text",
             [wishlistId, request.Title, request.Price, request.Link, request.Notes], GiftsJson.Default.ItemAdded);
-        return outcome.Succeeded ? TypedResults.Created($"/api/wishlists/{wishlistId}", outcome.Value) : outcome.Problem!;
+        return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
 }
 

@@ -33,13 +33,11 @@ public static class LeadEndpoints
         return app;
     }
 
-    private static async Task<Results<Created<LeadCreated>, ProblemHttpResult>> CreateLead(
+    private static async Task<Results<Ok<LeadCreated>, ProblemHttpResult>> CreateLead(
         Guid workspaceId, CreateLeadRequest request, HttpContext context, FunctionCaller db)
     {
         var outcome = await db.CallAsync(context, CreateLeadSql, Args(workspaceId, request), LeadsJson.Default.LeadCreated);
-        return outcome.Succeeded
-            ? TypedResults.Created($"/api/workspaces/{workspaceId}/leads/{outcome.Value!.LeadId}", outcome.Value)
-            : outcome.Problem!;
+        return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
 
     private static async Task<Results<Ok<LeadsBatchResult>, ProblemHttpResult>> CreateLeadsBatch(

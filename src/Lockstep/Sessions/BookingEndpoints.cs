@@ -35,15 +35,13 @@ public static class BookingEndpoints
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
 
-    private static async Task<Results<Created<BookingCreated>, ProblemHttpResult>> CreateBooking(
+    private static async Task<Results<Ok<BookingCreated>, ProblemHttpResult>> CreateBooking(
         Guid clientId, CreateBookingRequest request, HttpContext context, FunctionCaller db)
     {
         var outcome = await db.CallAsync(context,
             "select public.create_booking(p_client_id => $1, p_starts_at => $2, p_ends_at => $3, p_purchase_id => $4)::text",
             [clientId, request.StartsAt.ToUniversalTime(), request.EndsAt.ToUniversalTime(), request.PurchaseId], SessionsJson.Default.BookingCreated);
-        return outcome.Succeeded
-            ? TypedResults.Created($"/api/clients/{clientId}/bookings", outcome.Value)
-            : outcome.Problem!;
+        return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
 
     private static async Task<Results<Ok<BookingChange>, ProblemHttpResult>> CompleteBooking(Guid bookingId, HttpContext context, FunctionCaller db) =>

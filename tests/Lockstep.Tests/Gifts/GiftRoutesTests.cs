@@ -29,7 +29,7 @@ public sealed class GiftRoutesTests(ServerFixture server) : IClassFixture<Server
         var wishlist = (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("wishlist_id").GetGuid();
         var added = await celebrant.PostAsJsonAsync($"/api/wishlists/{wishlist}/items",
             new { title = "Camera", price = 300.00m, link = "https://example.com/camera" });
-        Assert.Equal(HttpStatusCode.Created, added.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, added.StatusCode);
         var item = (await added.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("item_id").GetGuid();
         var claimer = server.Client(group.Claimer);
 
@@ -37,7 +37,7 @@ public sealed class GiftRoutesTests(ServerFixture server) : IClassFixture<Server
         var opened = await claimer.PostAsJsonAsync($"/api/wishlist-items/{item}/split", new { additional_costs = 12.50m });
         Assert.Equal(312.50m, (await opened.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("total").GetDecimal());
         var pledge = await server.Client(group.Others[0]).PostAsJsonAsync($"/api/wishlist-items/{item}/pledges", new { amount = 100.25m });
-        Assert.Equal(HttpStatusCode.Created, pledge.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, pledge.StatusCode);
         var share = await (await server.Client(group.Others[1]).GetAsync($"/api/wishlist-items/{item}/split/suggested-share"))
             .Content.ReadFromJsonAsync<JsonElement>();
         Assert.Equal(212.25m, share.GetProperty("shares").EnumerateArray().Sum(s => s.GetProperty("amount").GetDecimal()));
@@ -223,7 +223,10 @@ public sealed class GiftRoutesTests(ServerFixture server) : IClassFixture<Server
     [InlineData("/api/wishlist-items/{item}/pledges", """{"amount": 0}""", "invalid_amount")]
     [InlineData("/api/wishlist-items/{item}/pledges", """{"amount": 1.001}""", "invalid_amount")]
     [InlineData("/api/wishlist-items/{item}/pledges", """{"amount": 50.01}""", "amount_exceeds_remaining")]
+    [InlineData("/api/wishlist-items/{item}/pledges", """{"amount": 1e20}""", "amount_too_large")]
     [InlineData("/api/wishlists/{wishlist}/items", """{"title": "Kite", "price": -1}""", "invalid_price")]
+    [InlineData("/api/wishlists/{wishlist}/items", """{"title": "Kite", "price": 12.345}""", "invalid_price")]
+    [InlineData("/api/wishlists/{wishlist}/items", """{"title": "Kite", "price": 1e20}""", "amount_too_large")]
     public async Task Routes_WhenValueBreaksARule_Return422AndWriteNothing(string path, string body, string code)
     {
         var group = await GiftGroup.CreateAsync(server);
@@ -234,6 +237,31 @@ public sealed class GiftRoutesTests(ServerFixture server) : IClassFixture<Server
         var response = await server.Client(caller).PostAsync(Fill(path, group, item), Http.Json(body));
 
         await Http.AssertProblemAsync(response, HttpStatusCode.UnprocessableEntity, code);
+        Assert.Equal(before, await RowsAsync(group.Workspace));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task OpenSplit_WhenPriceAndCostsTogetherPassTheLargestAmount_RefusesAmountTooLargeAndWritesNothing(bool rpc)
+    {
+        var group = await GiftGroup.CreateAsync(server);
+        var item = await group.AddItemAsync(server, 9999999999.00m);
+        await CallAsync(server, group.Claimer, "select public.claim_item($1)::text", item);
+        var before = await RowsAsync(group.Workspace);
+        var http = server.Client(group.Claimer);
+
+        if (rpc)
+        {
+            var refusal = await (await http.PostAsJsonAsync("/rest/v1/rpc/open_split", new { p_item_id = item, p_additional_costs = 1.00m }))
+                .Content.ReadFromJsonAsync<JsonElement>();
+            Assert.Equal("amount_too_large", refusal.GetProperty("code").GetString());
+        }
+        else
+        {
+            await Http.AssertProblemAsync(await http.PostAsync($"/api/wishlist-items/{item}/split", Http.Json("""{"additional_costs": 1.00}""")),
+                HttpStatusCode.UnprocessableEntity, "amount_too_large");
+        }
         Assert.Equal(before, await RowsAsync(group.Workspace));
     }
 

@@ -26,7 +26,7 @@ public sealed class ServeProcessTests
         using (var first = await ServeAsync(folder.Path))
         {
             var created = await first.Client(user).PostAsJsonAsync("/api/workspaces", new { name = "Served" });
-            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+            Assert.Equal(HttpStatusCode.OK, created.StatusCode);
             workspace = (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("workspace_id").GetGuid();
             Assert.Equal(0, await first.InterruptAsync());
         }
@@ -50,7 +50,7 @@ public sealed class ServeProcessTests
         using (var served = await ServeAsync(folder.Path, environment))
         {
             var created = await served.Client(Guid.NewGuid()).PostAsJsonAsync("/api/workspaces", new { name = "Quiet" });
-            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+            Assert.Equal(HttpStatusCode.OK, created.StatusCode);
             Assert.Equal(0, await served.InterruptAsync());
             output = served.Output;
         }

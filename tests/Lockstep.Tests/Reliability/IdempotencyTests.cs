@@ -28,6 +28,27 @@ public sealed class IdempotencyTests(ServerFixture server) : IClassFixture<Serve
     [Fact]
     public async Task Post_WhenRetriedWithTheSameKey_ReplaysTheFirstResponseAndActsOnce()
     {
+        var (owner, _, client) = await ClientAsync(server);
+        var http = server.Client(owner);
+        var key = Guid.NewGuid().ToString();
+
+        var first = await http.SendAsync(Post($"/api/clients/{client}/purchases", """{"sessions_total": 3, "price": 90.00}""", key));
+        var second = await http.SendAsync(Post($"/api/clients/{client}/purchases", """{"sessions_total": 3, "price": 90.00}""", key));
+
+        Assert.Equal(HttpStatusCode.Created, first.StatusCode);
+        Assert.False(Replayed(first));
+        Assert.Equal(HttpStatusCode.Created, second.StatusCode);
+        Assert.True(Replayed(second));
+        Assert.Equal(await first.Content.ReadAsStringAsync(), await second.Content.ReadAsStringAsync());
+        Assert.NotNull(first.Headers.Location);
+        Assert.Equal(first.Headers.Location, second.Headers.Location);
+        Assert.Equal(first.Content.Headers.ContentType?.MediaType, second.Content.Headers.ContentType?.MediaType);
+        Assert.Equal(1L, await server.ScalarAsync<long>("select count(*) from sessions.purchases where client_id = $1", client));
+    }
+
+    [Fact]
+    public async Task Post_WhenRetriedWithTheSameKeyOnA200Route_Replays200WithoutLocation()
+    {
         var user = Guid.NewGuid();
         var http = server.Client(user);
         var key = Guid.NewGuid().ToString();
@@ -35,13 +56,12 @@ public sealed class IdempotencyTests(ServerFixture server) : IClassFixture<Serve
         var first = await http.SendAsync(Post("/api/workspaces", """{"name": "Once"}""", key));
         var second = await http.SendAsync(Post("/api/workspaces", """{"name": "Once"}""", key));
 
-        Assert.Equal(HttpStatusCode.Created, first.StatusCode);
-        Assert.False(Replayed(first));
-        Assert.Equal(HttpStatusCode.Created, second.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, second.StatusCode);
         Assert.True(Replayed(second));
+        Assert.Null(first.Headers.Location);
+        Assert.Null(second.Headers.Location);
         Assert.Equal(await first.Content.ReadAsStringAsync(), await second.Content.ReadAsStringAsync());
-        Assert.Equal(first.Headers.Location, second.Headers.Location);
-        Assert.Equal(first.Content.Headers.ContentType?.MediaType, second.Content.Headers.ContentType?.MediaType);
         Assert.Equal(1, await WorkspacesOf(user));
     }
 
@@ -69,7 +89,7 @@ public sealed class IdempotencyTests(ServerFixture server) : IClassFixture<Serve
         var user = Guid.NewGuid();
         var http = server.Client(user);
         var key = Guid.NewGuid().ToString();
-        Assert.Equal(HttpStatusCode.Created, (await http.SendAsync(Post("/api/workspaces", """{"name": "A"}""", key))).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await http.SendAsync(Post("/api/workspaces", """{"name": "A"}""", key))).StatusCode);
 
         await Http.AssertProblemAsync(await http.SendAsync(Post("/api/workspaces", """{"name": "B"}""", key)),
             HttpStatusCode.UnprocessableEntity, "idempotency_key_reused");
@@ -86,7 +106,7 @@ public sealed class IdempotencyTests(ServerFixture server) : IClassFixture<Serve
         var forBob = await server.Client(bob).SendAsync(Post("/api/workspaces", """{"name": "Same"}""", key));
 
         Assert.False(Replayed(forBob));
-        Assert.NotEqual(forAlice.Headers.Location, forBob.Headers.Location);
+        Assert.NotEqual(await forAlice.Content.ReadAsStringAsync(), await forBob.Content.ReadAsStringAsync());
         Assert.Equal(1, await WorkspacesOf(alice));
         Assert.Equal(1, await WorkspacesOf(bob));
     }
@@ -181,12 +201,12 @@ public sealed class IdempotencyTests(ServerFixture server) : IClassFixture<Serve
         var user = Guid.NewGuid();
         var http = server.Client(user);
         var key = Guid.NewGuid().ToString();
-        Assert.Equal(HttpStatusCode.Created, (await http.SendAsync(Post("/api/workspaces", """{"name": "Old"}""", key))).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await http.SendAsync(Post("/api/workspaces", """{"name": "Old"}""", key))).StatusCode);
         await server.ScalarAsync<int>(
             "update platform.idempotency_keys set expires_at = now() - interval '1 second' where key = $1 returning 1", key);
 
         var again = await http.SendAsync(Post("/api/workspaces", """{"name": "Old"}""", key));
-        Assert.Equal(HttpStatusCode.Created, again.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, again.StatusCode);
         Assert.False(Replayed(again));
         Assert.Equal(2, await WorkspacesOf(user));
 
@@ -225,7 +245,7 @@ public sealed class IdempotencyTests(ServerFixture server) : IClassFixture<Serve
         await Http.AssertProblemAsync(await http.SendAsync(Post("/api/workspaces", """{"name": 5}""", key)),
             HttpStatusCode.BadRequest, "invalid_field");
         Assert.Equal(0, await server.ScalarAsync<long>("select count(*) from platform.idempotency_keys where key = $1", key));
-        Assert.Equal(HttpStatusCode.Created, (await http.SendAsync(Post("/api/workspaces", """{"name": "Fixed"}""", key))).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await http.SendAsync(Post("/api/workspaces", """{"name": "Fixed"}""", key))).StatusCode);
     }
 
     [Fact]

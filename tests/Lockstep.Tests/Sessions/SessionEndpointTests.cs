@@ -51,7 +51,7 @@ public sealed class SessionEndpointTests(ServerFixture server) : IClassFixture<S
         var start = new DateTimeOffset(2031, 3, 4, 9, 0, 0, TimeSpan.FromHours(2));
 
         var booked = await JsonAsync(await http.PostAsJsonAsync($"/api/clients/{client}/bookings",
-            new { starts_at = start, ends_at = start.AddHours(1), purchase_id = pack }), HttpStatusCode.Created);
+            new { starts_at = start, ends_at = start.AddHours(1), purchase_id = pack }), HttpStatusCode.OK);
         var booking = booked.GetProperty("booking_id").GetGuid();
 
         var completed = await JsonAsync(await http.PostAsync($"/api/bookings/{booking}/complete", null), HttpStatusCode.OK);
@@ -157,6 +157,11 @@ public sealed class SessionEndpointTests(ServerFixture server) : IClassFixture<S
     [Theory]
     [InlineData("""{"sessions_total": 0}""", "invalid_sessions_total")]
     [InlineData("""{"sessions_total": 5, "price": -1}""", "invalid_price")]
+    [InlineData("""{"sessions_total": 5, "price": 12.345}""", "invalid_price")]
+    [InlineData("""{"sessions_total": 5, "price": 9999999999.995}""", "invalid_price")]
+    [InlineData("""{"sessions_total": 5, "price": 1e20}""", "amount_too_large")]
+    [InlineData("""{"sessions_total": 5, "price": -1e20}""", "amount_too_large")]
+    [InlineData("""{"sessions_total": 5, "price": 10000000000}""", "amount_too_large")]
     [InlineData("""{"sessions_total": 5, "expires_at": "2001-01-01T00:00:00Z"}""", "expires_in_past")]
     public async Task CreatePurchase_WhenTheValuesBreakARule_Answers422(string body, string code)
     {
@@ -164,6 +169,26 @@ public sealed class SessionEndpointTests(ServerFixture server) : IClassFixture<S
 
         await Http.AssertProblemAsync(await server.Client(owner).PostAsync($"/api/clients/{client}/purchases", Http.Json(body)),
             HttpStatusCode.UnprocessableEntity, code);
+        Assert.Equal(0L, await server.ScalarAsync<long>("select count(*) from sessions.purchases where client_id = $1", client));
+    }
+
+    [Theory]
+    [InlineData("12.345", "invalid_price")]
+    [InlineData("9999999999.995", "invalid_price")]
+    [InlineData("\"NaN\"", "invalid_price")]
+    [InlineData("1e20", "amount_too_large")]
+    [InlineData("1e400", "amount_too_large")]
+    [InlineData("\"Infinity\"", "amount_too_large")]
+    public async Task CreatePurchase_ThroughRpc_WhenThePriceIsNotMoney_IsRefusedAndStoresNothing(string price, string code)
+    {
+        var (owner, _, client) = await ClientAsync(server);
+
+        var response = await server.Client(owner).PostAsync("/rest/v1/rpc/create_purchase",
+            Http.Json($$"""{"p_client_id": "{{client}}", "p_sessions_total": 5, "p_price": {{price}}}"""));
+
+        var refusal = await JsonAsync(response, HttpStatusCode.OK);
+        Assert.False(refusal.GetProperty("success").GetBoolean());
+        Assert.Equal(code, refusal.GetProperty("code").GetString());
         Assert.Equal(0L, await server.ScalarAsync<long>("select count(*) from sessions.purchases where client_id = $1", client));
     }
 

@@ -26,14 +26,12 @@ public static class WorkspaceEndpoints
         return app;
     }
 
-    private static async Task<Results<Created<WorkspaceCreated>, ProblemHttpResult>> CreateWorkspace(
+    private static async Task<Results<Ok<WorkspaceCreated>, ProblemHttpResult>> CreateWorkspace(
         CreateWorkspaceRequest request, HttpContext context, FunctionCaller db)
     {
         var outcome = await db.CallAsync(context, "select public.create_workspace(p_name => $1)::text",
             [request.Name], ApiJson.Default.WorkspaceCreated);
-        return outcome.Succeeded
-            ? TypedResults.Created($"/api/workspaces/{outcome.Value!.WorkspaceId}", outcome.Value)
-            : outcome.Problem!;
+        return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
 
     private static async Task<Results<Ok<WorkspaceSummary[]>, ProblemHttpResult>> ListWorkspaces(HttpContext context, FunctionCaller db)
@@ -50,15 +48,13 @@ public static class WorkspaceEndpoints
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
 
-    private static async Task<Results<Created<MemberChanged>, ProblemHttpResult>> AddMember(
+    private static async Task<Results<Ok<MemberChanged>, ProblemHttpResult>> AddMember(
         Guid workspaceId, AddMemberRequest request, HttpContext context, FunctionCaller db)
     {
         var outcome = await db.CallAsync(context,
             "select public.add_member(p_workspace_id => $1, p_user_id => $2, p_role => $3, p_display_name => $4)::text",
             [workspaceId, request.UserId, request.Role ?? "member", request.DisplayName], ApiJson.Default.MemberChanged);
-        return outcome.Succeeded
-            ? TypedResults.Created($"/api/workspaces/{workspaceId}/members/{request.UserId}", outcome.Value)
-            : outcome.Problem!;
+        return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
 
     private static async Task<Results<Ok<MemberChanged>, ProblemHttpResult>> SetMemberRole(

@@ -142,7 +142,7 @@ public sealed class BearerTokenTests(ServerFixture server) : IClassFixture<Serve
 
         var response = await PostAsync("/api/workspaces", Header("aud_array"), name);
 
-        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal(1L, await WorkspacesNamedAsync(name));
     }
 
