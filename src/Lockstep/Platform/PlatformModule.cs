@@ -135,6 +135,8 @@ public static class PlatformModule
         ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning",
         // A failed start is printed by the command line in one sentence; the host's copy is a stack trace.
         ["Logging:LogLevel:Microsoft.Extensions.Hosting.Internal.Host"] = "Critical",
+        // An unhealthy probe answers with its reason; its copy in the log is a line per probe all through an outage.
+        ["Logging:LogLevel:Microsoft.Extensions.Diagnostics.HealthChecks"] = "Critical",
     };
 
     private static long MaxRequestBodyBytes(IConfiguration configuration) =>
