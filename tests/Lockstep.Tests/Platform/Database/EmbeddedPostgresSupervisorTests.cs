@@ -140,6 +140,27 @@ public sealed partial class EmbeddedPostgresSupervisorTests(ITestOutputHelper lo
             && l.Contains("Gave up on the embedded PostgreSQL after 3 failed restarts", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData("Lockstep__Embedded__MaxFailedRestarts", "0", "Lockstep:Embedded:MaxFailedRestarts must be at least 1 (it is 0).")]
+    [InlineData("Lockstep__Embedded__RestartDelay", "00:01:00", "Lockstep:Embedded:RestartDelay must be positive and at most Lockstep:Embedded:RestartMaxDelay (they are 00:01:00 and 00:00:30).")]
+    [InlineData("Lockstep__Embedded__RestartDelay", "-00:00:01", "Lockstep:Embedded:RestartDelay must be positive")]
+    public async Task Serve_WhenARestartSettingIsInvalid_RefusesToStartInOneSentence(string setting, string value, string message)
+    {
+        await using var folder = new ClusterFolder();
+        var start = ServedProcess.StartInfo(folder.Path, "Production", new Dictionary<string, string> { [setting] = value }, "serve", "--urls", "http://127.0.0.1:0");
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await process.WaitForExitAsync(timeout.Token);
+        var output = await stdout + await stderr;
+
+        Assert.Equal(1, process.ExitCode);
+        Assert.Contains($"lockstep: {message}", output, StringComparison.Ordinal);
+        Assert.DoesNotMatch(StackFrame(), output);
+        Assert.Empty(folder.Processes());
+    }
+
     private static async Task<int> KillPostmasterAsync(ClusterFolder folder)
     {
         var pid = folder.PostmasterPid(folder.Cluster());
