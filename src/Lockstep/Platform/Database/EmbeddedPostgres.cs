@@ -85,7 +85,7 @@ public sealed class EmbeddedPostgres
     {
         if (!File.Exists(Path.Combine(_pgData, "PG_VERSION")))
         {
-            throw new EmbeddedPostgresException($"The cluster in {_pgData} is gone (no PG_VERSION); restart Lockstep to create a new one.");
+            throw new EmbeddedPostgresException($"The cluster in {_pgData} has no PG_VERSION any more; it cannot be started again.");
         }
         await RecoverFromEarlierRunAsync(cancellationToken);
         await RunServerAsync(cancellationToken);
