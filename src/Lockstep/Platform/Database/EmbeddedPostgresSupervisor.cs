@@ -52,7 +52,7 @@ public sealed class EmbeddedPostgresSupervisor(DatabaseHost database, IConfigura
     {
         var lost = Stopwatch.GetTimestamp();
         _down = true;
-        logger.LogWarning("Embedded PostgreSQL is gone (its postmaster died); restarting it in {Delay}", _policy.Delay);
+        logger.LogWarning("Embedded PostgreSQL is gone (its postmaster died); restarting it in {Delay:0.0##} s", _policy.Delay.TotalSeconds);
         var delay = _policy.Delay;
         for (var failed = 1; ; failed++)
         {
