@@ -21,11 +21,12 @@ public sealed class NotificationListener(
             return;
         }
         var retry = TimeSpan.FromMilliseconds(configuration.GetValue("Lockstep:Gifts:ListenerRetryMilliseconds", 1000));
+        var outage = new DatabaseOutageLog(logger, "Notification listener");
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
-                await ListenAsync(stoppingToken);
+                await ListenAsync(outage, stoppingToken);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -33,7 +34,10 @@ public sealed class NotificationListener(
             }
             catch (Exception e)
             {
-                logger.LogWarning(e, "Notification listener lost its connection; reconnecting in {Retry} ms", retry.TotalMilliseconds);
+                if (!outage.IsOutage(e))
+                {
+                    logger.LogWarning(e, "Notification listener failed; reconnecting in {Retry} ms", retry.TotalMilliseconds);
+                }
                 try
                 {
                     await Task.Delay(retry, stoppingToken);
@@ -46,7 +50,7 @@ public sealed class NotificationListener(
         }
     }
 
-    private async Task ListenAsync(CancellationToken stoppingToken)
+    private async Task ListenAsync(DatabaseOutageLog outage, CancellationToken stoppingToken)
     {
         await using var connection = await database.DataSource.OpenConnectionAsync(stoppingToken);
         connection.Notification += (_, e) => Dispatch(e.Payload);
@@ -54,6 +58,7 @@ public sealed class NotificationListener(
         {
             await listen.ExecuteNonQueryAsync(stoppingToken);
         }
+        outage.Reached();
         hub.PublishAll();
         while (true)
         {

@@ -39,12 +39,14 @@ public sealed class WhatsAppOutboxWorker(DatabaseHost database, WhatsAppOptions 
         {
             return;
         }
+        var outage = new DatabaseOutageLog(logger, "WhatsApp outbox worker");
         while (!stoppingToken.IsCancellationRequested)
         {
             var sent = 0;
             try
             {
                 sent = await RunOnceAsync(stoppingToken);
+                outage.Reached();
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -52,7 +54,10 @@ public sealed class WhatsAppOutboxWorker(DatabaseHost database, WhatsAppOptions 
             }
             catch (Exception e)
             {
-                logger.LogError(e, "WhatsApp outbox pass failed; retrying after the poll interval");
+                if (!outage.IsOutage(e))
+                {
+                    logger.LogError(e, "WhatsApp outbox pass failed; retrying after the poll interval");
+                }
             }
             if (sent < options.BatchSize)
             {

@@ -27,6 +27,8 @@ public static class PlatformModule
         var services = builder.Services;
         services.AddSingleton<DatabaseHost>();
         services.AddHostedService(sp => sp.GetRequiredService<DatabaseHost>());
+        services.AddSingleton<EmbeddedPostgresSupervisor>();
+        services.AddHostedService(sp => sp.GetRequiredService<EmbeddedPostgresSupervisor>());
         services.AddSingleton<FunctionCaller>();
         services.AddSingleton<FunctionCatalog>();
         services.AddHostedService(sp => sp.GetRequiredService<FunctionCatalog>());
@@ -60,7 +62,9 @@ public static class PlatformModule
 
         services.AddOptions<ForwardedHeadersOptions>().Configure<IConfiguration>(TrustedProxies.Configure);
 
-        services.AddHealthChecks().AddCheck<DatabaseReadyCheck>("database", tags: ["ready"]);
+        services.AddHealthChecks()
+            .AddCheck<DatabaseReadyCheck>("database", tags: ["ready"])
+            .AddCheck<EmbeddedPostgresLiveCheck>("embedded-postgres", tags: ["live"]);
         // Lowest-precedence defaults: appsettings, environment and arguments override them.
         builder.Configuration.Sources.Insert(0, new MemoryConfigurationSource { InitialData = LoggingDefaults });
         if (builder.Configuration["Logging:Console:FormatterName"] is null or "simple")
@@ -116,8 +120,8 @@ public static class PlatformModule
         app.UseAuthorization();
         app.UseMiddleware<Idempotency>();
 
-        app.MapHealthChecks("/health/live", new() { Predicate = _ => false });
-        app.MapHealthChecks("/health/ready", new() { Predicate = check => check.Tags.Contains("ready") });
+        app.MapHealthChecks("/health/live", new() { Predicate = check => check.Tags.Contains("live"), ResponseWriter = HealthResponse.WriteAsync });
+        app.MapHealthChecks("/health/ready", new() { Predicate = check => check.Tags.Contains("ready"), ResponseWriter = HealthResponse.WriteAsync });
         app.MapOpenApi();
         app.MapRpc();
         app.MapWorkspaces();
@@ -131,6 +135,8 @@ public static class PlatformModule
         ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning",
         // A failed start is printed by the command line in one sentence; the host's copy is a stack trace.
         ["Logging:LogLevel:Microsoft.Extensions.Hosting.Internal.Host"] = "Critical",
+        // An unhealthy probe answers with its reason; its copy in the log is a line per probe all through an outage.
+        ["Logging:LogLevel:Microsoft.Extensions.Diagnostics.HealthChecks"] = "Critical",
     };
 
     private static long MaxRequestBodyBytes(IConfiguration configuration) =>

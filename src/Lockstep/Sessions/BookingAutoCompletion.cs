@@ -44,11 +44,13 @@ public sealed class BookingAutoCompletion(DatabaseHost database, IConfiguration 
             return;
         }
         using var timer = new PeriodicTimer(interval);
+        var outage = new DatabaseOutageLog(logger, "Booking auto-completion");
         do
         {
             try
             {
                 var pass = await RunPassAsync(database.DataSource, logger, stoppingToken);
+                outage.Reached();
                 if (pass.Completed > 0 || pass.Failed > 0)
                 {
                     logger.LogInformation("Auto-completed {Completed} booking(s), {Failed} failed", pass.Completed, pass.Failed);
@@ -61,7 +63,10 @@ public sealed class BookingAutoCompletion(DatabaseHost database, IConfiguration 
             catch (Exception e)
             {
                 // The next tick tries again; the host keeps serving.
-                logger.LogError(e, "Booking auto-completion pass failed");
+                if (!outage.IsOutage(e))
+                {
+                    logger.LogError(e, "Booking auto-completion pass failed");
+                }
             }
         }
         while (await WaitAsync(timer, stoppingToken));
@@ -101,7 +106,8 @@ public sealed class BookingAutoCompletion(DatabaseHost database, IConfiguration 
                         completed++;
                     }
                 }
-                catch (Exception e) when (e is not OperationCanceledException)
+                // A lost connection ends the pass: every booking after it would fail the same way.
+                catch (Exception e) when (e is not OperationCanceledException && !DatabaseCalls.IsConnectionLoss(e))
                 {
                     failed++;
                     logger.LogError(e, "Auto-completion of booking {BookingId} failed", bookingId);

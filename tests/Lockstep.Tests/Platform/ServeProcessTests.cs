@@ -6,6 +6,7 @@ using System.Text;
 using System.Text.Json;
 using Lockstep.Platform.Auth;
 using Lockstep.Tests.Platform.Database;
+using Lockstep.Tests.Support;
 
 namespace Lockstep.Tests.Platform;
 
@@ -23,7 +24,7 @@ public sealed class ServeProcessTests
         var user = Guid.NewGuid();
 
         Guid workspace;
-        using (var first = await ServeAsync(folder.Path))
+        using (var first = await ServedProcess.ServeAsync(folder.Path))
         {
             var created = await first.Client(user).PostAsJsonAsync("/api/workspaces", new { name = "Served" });
             Assert.Equal(HttpStatusCode.OK, created.StatusCode);
@@ -32,7 +33,7 @@ public sealed class ServeProcessTests
         }
         Assert.Empty(folder.Processes());
 
-        using var second = await ServeAsync(folder.Path);
+        using var second = await ServedProcess.ServeAsync(folder.Path);
         var listed = await second.Client(user).GetFromJsonAsync<JsonElement>("/api/workspaces");
         Assert.Equal(workspace, Assert.Single(listed.EnumerateArray()).GetProperty("workspace_id").GetGuid());
         Assert.Equal(0, await second.InterruptAsync());
@@ -47,7 +48,7 @@ public sealed class ServeProcessTests
         await using var folder = new ClusterFolder();
 
         string output;
-        using (var served = await ServeAsync(folder.Path, environment))
+        using (var served = await ServedProcess.ServeAsync(folder.Path, environment))
         {
             var created = await served.Client(Guid.NewGuid()).PostAsJsonAsync("/api/workspaces", new { name = "Quiet" });
             Assert.Equal(HttpStatusCode.OK, created.StatusCode);
@@ -109,115 +110,12 @@ public sealed class ServeProcessTests
 
     private static async Task<(int ExitCode, string Output)> RunAsync(string dataDir, params string[] args)
     {
-        var start = Start(dataDir, "Production", args);
+        var start = ServedProcess.StartInfo(dataDir, "Production", null, args);
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         await process.WaitForExitAsync(timeout.Token);
         return (process.ExitCode, await stdout + await stderr);
-    }
-
-    private static ProcessStartInfo Start(string dataDir, string environment, params string[] args)
-    {
-        var start = new ProcessStartInfo("dotnet")
-        {
-            ArgumentList = { Path.Combine(AppContext.BaseDirectory, "lockstep.dll") },
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = dataDir,
-            Environment =
-            {
-                ["ASPNETCORE_ENVIRONMENT"] = environment,
-                ["Lockstep__DataDir"] = dataDir,
-                ["Lockstep__Embedded__Port"] = "0",
-            },
-        };
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-        return start;
-    }
-
-    private static async Task<ServedProcess> ServeAsync(string dataDir, string environment = "Production")
-    {
-        var port = ClusterFolder.FreePort();
-        var process = Process.Start(Start(dataDir, environment, "serve", "--urls", $"http://127.0.0.1:{port}"))!;
-        var output = new StringBuilder();
-        process.OutputDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
-        process.ErrorDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-
-        var served = new ServedProcess(process, new Uri($"http://127.0.0.1:{port}"), dataDir, output);
-        using var probe = new HttpClient { BaseAddress = served.BaseAddress, Timeout = TimeSpan.FromSeconds(2) };
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (DateTime.UtcNow < deadline && !process.HasExited)
-        {
-            try
-            {
-                if ((await probe.GetAsync("/health/ready")).StatusCode == HttpStatusCode.OK)
-                {
-                    return served;
-                }
-            }
-            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
-            {
-                // not listening yet, or too slow to answer on a busy machine
-            }
-            await Task.Delay(100);
-        }
-        served.Dispose();
-        throw new Xunit.Sdk.XunitException($"lockstep serve never became ready:\n{output}");
-    }
-
-    private sealed class ServedProcess(Process process, Uri baseAddress, string dataDir, StringBuilder output) : IDisposable
-    {
-        public Uri BaseAddress => baseAddress;
-
-        /// <summary>Everything the process wrote to stdout and stderr so far.</summary>
-        public string Output
-        {
-            get
-            {
-                lock (output)
-                {
-                    return output.ToString();
-                }
-            }
-        }
-
-        /// <summary>A client with a token signed by the development secret the server generated.</summary>
-        public HttpClient Client(Guid user)
-        {
-            var secret = File.ReadAllText(Path.Combine(dataDir, "jwt-secret")).Trim();
-            var jwt = new Hs256Jwt(Encoding.UTF8.GetBytes(secret), "authenticated");
-            var client = new HttpClient { BaseAddress = baseAddress };
-            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", jwt.Mint(user, TimeSpan.FromMinutes(5)));
-            return client;
-        }
-
-        /// <summary>Sends SIGINT, as Ctrl-C in a terminal does, and returns the exit code.</summary>
-        public async Task<int> InterruptAsync()
-        {
-            using (var kill = Process.Start("kill", ["-INT", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
-            {
-                await kill.WaitForExitAsync();
-            }
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-            await process.WaitForExitAsync(timeout.Token);
-            Assert.True(process.ExitCode == 0, $"exit code {process.ExitCode}:\n{output}");
-            return process.ExitCode;
-        }
-
-        public void Dispose()
-        {
-            if (!process.HasExited)
-            {
-                process.Kill(entireProcessTree: true);
-            }
-            process.Dispose();
-        }
     }
 }

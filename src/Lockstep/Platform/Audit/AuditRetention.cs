@@ -54,11 +54,13 @@ public sealed partial class AuditRetention(DatabaseHost database, IConfiguration
             throw new InvalidOperationException($"Lockstep:Audit:PurgeInterval must be positive (it is {interval}); turn purging off with {RetentionSetting}=off.");
         }
         using var timer = new PeriodicTimer(interval, time);
+        var outage = new DatabaseOutageLog(logger, "Audit retention");
         do
         {
             try
             {
                 var purge = await PurgeAsync(database.DataSource, time.GetUtcNow() - retention, BatchSize, stoppingToken);
+                outage.Reached();
                 if (purge.Purged > 0)
                 {
                     logger.LogInformation("Purged {Count} audit entries older than {Retention} in {Batches} batch(es)", purge.Purged, retention, purge.Batches);
@@ -71,7 +73,10 @@ public sealed partial class AuditRetention(DatabaseHost database, IConfiguration
             catch (Exception e) when (e is NpgsqlException or InvalidOperationException or TimeoutException)
             {
                 // The next tick tries again; the host keeps serving.
-                logger.LogWarning("Audit retention purge failed: {Error}", e.Message);
+                if (!outage.IsOutage(e))
+                {
+                    logger.LogError(e, "Audit retention purge failed");
+                }
             }
         }
         while (await WaitAsync(timer, stoppingToken));

@@ -27,6 +27,24 @@ public sealed class DatabaseHost(IConfiguration configuration, ILogger<DatabaseH
     public NpgsqlDataSource OwnerDataSource =>
         _ownerDataSource ?? throw new InvalidOperationException("The database is not started yet.");
 
+    /// <summary>True when Lockstep runs its own cluster (no database configured).</summary>
+    public bool RunsEmbedded => _embedded is not null;
+
+    /// <summary>False once the embedded cluster's postmaster is gone; always true on a configured database.</summary>
+    public bool EmbeddedIsRunning => _embedded?.IsRunning() ?? true;
+
+    /// <summary>
+    /// Starts the embedded cluster again after its postmaster died. Same port, same role passwords: both
+    /// data sources keep their connection strings, and only their pooled connections, all dead, are dropped.
+    /// </summary>
+    public async Task RestartEmbeddedAsync(CancellationToken cancellationToken)
+    {
+        var embedded = _embedded ?? throw new InvalidOperationException("Lockstep runs no embedded PostgreSQL.");
+        await embedded.RestartAsync(cancellationToken);
+        _dataSource?.Clear();
+        _ownerDataSource?.Clear();
+    }
+
     /// <summary>The connection string configured by <c>ConnectionStrings:Lockstep</c> or <c>DATABASE_URL</c>, if any.</summary>
     public static string? ConfiguredConnectionString(IConfiguration configuration)
     {

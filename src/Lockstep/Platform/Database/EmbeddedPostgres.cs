@@ -74,7 +74,42 @@ public sealed class EmbeddedPostgres
 
         await RecoverFromEarlierRunAsync(cancellationToken);
         Port = _options.Port == 0 ? FreePort() : EnsurePortFree(_options.Port);
+        await RunServerAsync(cancellationToken);
+    }
 
+    /// <summary>
+    /// Starts the cluster again after its postmaster died, on the same port, so every connection string
+    /// made for it still holds. Never creates a cluster: a data folder gone missing stays an error.
+    /// </summary>
+    public async Task RestartAsync(CancellationToken cancellationToken = default)
+    {
+        if (!File.Exists(Path.Combine(_pgData, "PG_VERSION")))
+        {
+            throw new EmbeddedPostgresException($"The cluster in {_pgData} has no PG_VERSION any more; it cannot be started again.");
+        }
+        await RecoverFromEarlierRunAsync(cancellationToken);
+        await RunServerAsync(cancellationToken);
+    }
+
+    /// <summary>True while the postmaster named in <c>postmaster.pid</c> is alive and runs this cluster.</summary>
+    public bool IsRunning()
+    {
+        try
+        {
+            return int.TryParse(File.ReadLines(Path.Combine(_pgData, "postmaster.pid")).FirstOrDefault(), out var pid) && IsOurPostmaster(pid);
+        }
+        catch (IOException)
+        {
+            return false; // no pid file: the server is gone, or was stopped
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
+    private async Task RunServerAsync(CancellationToken cancellationToken)
+    {
         var settings = new Dictionary<string, string>(_options.Settings)
         {
             ["listen_addresses"] = "127.0.0.1",
@@ -241,7 +276,9 @@ public sealed class EmbeddedPostgres
 
     /// <summary>
     /// A crashed run leaves postmaster.pid behind, and sometimes a server still running. PostgreSQL
-    /// refuses to start while the file names a live process, even an unrelated one that reused the pid.
+    /// refuses to start while the file names a live process, even an unrelated one that reused the pid,
+    /// or a killed postmaster not reaped yet (a zombie, whose command line is empty). Deleting the file
+    /// is safe: PostgreSQL still refuses to start while a backend of the dead server holds its shared memory.
     /// </summary>
     private async Task RecoverFromEarlierRunAsync(CancellationToken cancellationToken)
     {

@@ -48,7 +48,8 @@ public sealed partial class ExceptionProblems(ILogger<ExceptionProblems> logger)
     private Microsoft.AspNetCore.Http.HttpResults.ProblemHttpResult FromDatabase(PostgresException e, HttpContext context)
     {
         var problem = Problems.FromPostgres(e);
-        if (problem.StatusCode >= 500)
+        // A server shutting down or starting up (57P01, 57P03) is an outage, not a bug: the request log has its 503.
+        if (problem.StatusCode >= 500 && !DatabaseCalls.IsConnectionLoss(e))
         {
             logger.LogError(e, "Database error {SqlState} for {Method} {Path}", e.SqlState, context.Request.Method, context.Request.Path);
         }

@@ -4,10 +4,14 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 namespace Lockstep.Platform.Health;
 
 /// <summary>Ready when the database answers and every migration of this build is applied.</summary>
-public sealed class DatabaseReadyCheck(DatabaseHost database) : IHealthCheck
+public sealed class DatabaseReadyCheck(DatabaseHost database, EmbeddedPostgresSupervisor supervisor) : IHealthCheck
 {
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
+        if (supervisor.IsDown)
+        {
+            return HealthCheckResult.Unhealthy(supervisor.GaveUp ?? "embedded PostgreSQL restarting");
+        }
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

@@ -19,11 +19,13 @@ public sealed class IdempotencyPurge(DatabaseHost database, IConfiguration confi
         {
             return;
         }
+        var outage = new DatabaseOutageLog(logger, "Idempotency key purge");
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
                 var purged = await PurgeAsync(database.DataSource, stoppingToken);
+                outage.Reached();
                 if (purged > 0)
                 {
                     logger.LogInformation("Purged {Count} expired idempotency keys", purged);
@@ -35,7 +37,10 @@ public sealed class IdempotencyPurge(DatabaseHost database, IConfiguration confi
             }
             catch (Exception e) when (e is NpgsqlException or InvalidOperationException or TimeoutException)
             {
-                logger.LogWarning("Idempotency key purge failed: {Error}", e.Message);
+                if (!outage.IsOutage(e))
+                {
+                    logger.LogError(e, "Idempotency key purge failed");
+                }
             }
             try
             {
