@@ -34,7 +34,7 @@ public sealed class PostStatusTests(ServerFixture server) : IClassFixture<Server
             _ => """{"customer_phone":"+15550100994","customer_name":"Lee","type":"order"}"""),
         ["POST /api/workspaces/{workspaceId}/leads:batch"] = new(200, w => w.Owner,
             _ => """{"leads":[{"customer_phone":"+15550100993","customer_name":"Lee","type":"order"}]}"""),
-        ["POST /api/workspaces/{workspaceId}/whatsapp/"] = new(202, w => w.Owner, _ => """{"to":"+15550100222","message":"Hi"}""", Connected),
+        ["POST /api/workspaces/{workspaceId}/whatsapp/"] = new(202, w => w.Owner, _ => """{"to":"+15550100222","template":{"name":"order_ready","language":"en_US","parameters":["Ann"]}}""", Connected),
         ["POST /api/clients/{clientId}/purchases"] = new(201, w => w.Owner, _ => """{"sessions_total":5,"price":50.00}"""),
         ["POST /api/purchases/{purchaseId}/use"] = new(200, w => w.Owner),
         ["POST /api/purchases/{purchaseId}/reinstate"] = new(200, w => w.Owner, Setup: UsedOnce),
