@@ -18,12 +18,13 @@ security definer
 set search_path = ''
 as $$
 declare
+  v_user uuid := auth.uid();
   v_refusal jsonb;
   v_client_id uuid;
   v_contact_id uuid;
   v_constraint text;
 begin
-  if platform.member_role(p_workspace_id, auth.uid()) is null then
+  if platform.member_role(p_workspace_id, v_user) is null then
     return platform.refusal('workspace_not_found', 'Workspace not found');
   end if;
   if p_client_name is null or length(btrim(p_client_name)) = 0 then
@@ -47,7 +48,7 @@ begin
   -- caller with the same phone waits on the unique index, then lands here and learns the winner's id.
   begin
     insert into crm.clients (workspace_id, name, notes, created_by)
-    values (p_workspace_id, btrim(p_client_name), nullif(p_client_notes, ''), auth.uid())
+    values (p_workspace_id, btrim(p_client_name), nullif(p_client_notes, ''), v_user)
     returning id into v_client_id;
 
     insert into crm.contacts (workspace_id, client_id, name, phone, email, is_primary)
@@ -87,12 +88,13 @@ security definer
 set search_path = ''
 as $$
 declare
+  v_user uuid := auth.uid();
   v_search text := nullif(btrim(p_search), '');
   v_digits text := nullif(regexp_replace(coalesce(p_search, ''), '[^0-9]', '', 'g'), '');
   v_pattern text;
   v_result jsonb;
 begin
-  if platform.member_role(p_workspace_id, auth.uid()) is null then
+  if platform.member_role(p_workspace_id, v_user) is null then
     return platform.refusal('workspace_not_found', 'Workspace not found');
   end if;
   if p_limit is null or p_limit not between 1 and 500 or p_offset is null or p_offset < 0 then
@@ -126,7 +128,7 @@ begin
       select jsonb_agg(jsonb_build_object(
                'client_id', p.id, 'name', p.name, 'notes', p.notes, 'created_at', p.created_at,
                'primary_contact', (
-                 select crm.contact_json(ct) from crm.contacts ct
+                 select crm.contact_json(to_jsonb(ct)) from crm.contacts ct
                  where ct.workspace_id = p_workspace_id and ct.client_id = p.id and ct.is_primary))
              order by lower(p.name), p.id)
       from page p), '[]'::jsonb))
@@ -149,15 +151,16 @@ security definer
 set search_path = ''
 as $$
 declare
+  v_user uuid := auth.uid();
   v_result jsonb;
 begin
-  if platform.member_role(p_workspace_id, auth.uid()) is null then
+  if platform.member_role(p_workspace_id, v_user) is null then
     return platform.refusal('client_not_found', 'Client not found');
   end if;
   select jsonb_build_object(
     'success', true, 'client_id', cl.id, 'name', cl.name, 'notes', cl.notes, 'created_at', cl.created_at,
     'contacts', coalesce((
-      select jsonb_agg(crm.contact_json(ct) order by ct.is_primary desc, ct.created_at, ct.id)
+      select jsonb_agg(crm.contact_json(to_jsonb(ct)) order by ct.is_primary desc, ct.created_at, ct.id)
       from crm.contacts ct
       where ct.workspace_id = p_workspace_id and ct.client_id = cl.id), '[]'::jsonb))
   into v_result

@@ -24,17 +24,20 @@ as $$
 $$;
 
 /*
- * crm.contact_json(contact) → jsonb: a contact as the API shows it.
+ * crm.contact_json(p_contact) → jsonb: a contact as the API shows it, from the contact row as jsonb
+ * (to_jsonb(c)). It takes jsonb, not the row type: a helper of a table's row type has no counterpart for
+ * the shards' row types.
  */
-create or replace function crm.contact_json(c crm.contacts)
+create or replace function crm.contact_json(p_contact jsonb)
 returns jsonb
 language sql
 immutable
 set search_path = ''
 as $$
   select jsonb_build_object(
-    'contact_id', c.id, 'client_id', c.client_id, 'name', c.name, 'phone', c.phone,
-    'phone_e164', c.phone_e164, 'email', c.email, 'is_primary', c.is_primary, 'created_at', c.created_at)
+    'contact_id', p_contact -> 'id', 'client_id', p_contact -> 'client_id', 'name', p_contact -> 'name',
+    'phone', p_contact -> 'phone', 'phone_e164', p_contact -> 'phone_e164', 'email', p_contact -> 'email',
+    'is_primary', p_contact -> 'is_primary', 'created_at', p_contact -> 'created_at')
 $$;
 
 /*
@@ -56,11 +59,12 @@ security definer
 set search_path = ''
 as $$
 declare
+  v_user uuid := auth.uid();
   v_refusal jsonb;
   v_contact_id uuid;
   v_constraint text;
 begin
-  if platform.member_role(p_workspace_id, auth.uid()) is null then
+  if platform.member_role(p_workspace_id, v_user) is null then
     return platform.refusal('workspace_not_found', 'Workspace not found');
   end if;
   if coalesce(p_is_primary, false) and p_client_id is null then
@@ -115,12 +119,13 @@ security definer
 set search_path = ''
 as $$
 declare
+  v_user uuid := auth.uid();
   v_workspace_id uuid := p_workspace_id;
 begin
   if v_workspace_id is null then
     select c.workspace_id into v_workspace_id from crm.clients c where c.id = p_client_id;
   end if;
-  if v_workspace_id is null or platform.member_role(v_workspace_id, auth.uid()) is null then
+  if v_workspace_id is null or platform.member_role(v_workspace_id, v_user) is null then
     return platform.refusal('client_not_found', 'Client not found');
   end if;
   -- Concurrent swaps on one client queue here; each then sees the previous one's primary.
@@ -164,6 +169,7 @@ security definer
 set search_path = ''
 as $$
 declare
+  v_user uuid := auth.uid();
   -- Per row, in file order: why it is refused, or else its E.164 form and values.
   v_refusal jsonb[];
   v_e164 text[];
@@ -175,7 +181,7 @@ declare
   v_found jsonb;
   v_result jsonb;
 begin
-  if platform.member_role(p_workspace_id, auth.uid()) is null then
+  if platform.member_role(p_workspace_id, v_user) is null then
     return platform.refusal('workspace_not_found', 'Workspace not found');
   end if;
   if p_rows is null or jsonb_typeof(p_rows) <> 'array' then

@@ -44,11 +44,13 @@ $$;
  */
 create or replace function crm.contact_by_phone(p_workspace_id uuid, p_e164 text)
 returns uuid
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
-  select c.id from crm.contacts c where c.workspace_id = p_workspace_id and c.phone_e164 = p_e164
+begin
+  return (select c.id from crm.contacts c where c.workspace_id = p_workspace_id and c.phone_e164 = p_e164);
+end;
 $$;
 
 /*
@@ -61,8 +63,10 @@ language plpgsql
 security definer
 set search_path = ''
 as $$
+declare
+  v_user uuid := auth.uid();
 begin
-  if platform.member_role(p_workspace_id, auth.uid()) is null then
+  if platform.member_role(p_workspace_id, v_user) is null then
     return platform.refusal('workspace_not_found', 'Workspace not found');
   end if;
   return crm.upsert_contact(p_workspace_id, p_phone, p_name);
@@ -91,12 +95,16 @@ $$;
  */
 create or replace function crm.phone_taken(p_workspace_id uuid, p_phone text)
 returns jsonb
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
-  select platform.refusal('phone_taken', format('Another contact in this workspace already has %s', crm.normalize_phone(p_phone)))
+declare
+  v_e164 text := crm.normalize_phone(p_phone);
+begin
+  return platform.refusal('phone_taken', format('Another contact in this workspace already has %s', v_e164))
          || jsonb_build_object('contact_id', (
               select c.id from crm.contacts c
-              where c.workspace_id = p_workspace_id and c.phone_e164 = crm.normalize_phone(p_phone)))
+              where c.workspace_id = p_workspace_id and c.phone_e164 = v_e164));
+end;
 $$;

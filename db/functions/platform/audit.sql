@@ -14,6 +14,7 @@ declare
   v_before jsonb := case when tg_op <> 'INSERT' then to_jsonb(old) - 'access_token' end;
   v_after jsonb := case when tg_op <> 'DELETE' then to_jsonb(new) - 'access_token' end;
   v_row jsonb := coalesce(v_after, v_before);
+  v_actor uuid := auth.uid();
   v_context text;
   v_operation text;
 begin
@@ -34,7 +35,7 @@ begin
   end if;
 
   insert into platform.audit_log (workspace_id, actor_id, operation, action, entity_table, entity_id, before, after)
-  values ((v_row ->> tg_argv[1])::uuid, auth.uid(), v_operation, lower(tg_op),
+  values ((v_row ->> tg_argv[1])::uuid, v_actor, v_operation, lower(tg_op),
           tg_table_schema || '.' || tg_table_name, v_row ->> tg_argv[0], v_before, v_after);
   return null;
 end;

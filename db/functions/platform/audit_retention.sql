@@ -76,10 +76,13 @@ $$;
  */
 create or replace function platform.purge_audit_log(p_before timestamptz, p_limit integer)
 returns integer
-language sql
+language plpgsql
 security definer
 set search_path = ''
 as $$
+declare
+  v_purged integer;
+begin
   with doomed as (
     select l.workspace_id, l.id
     from platform.audit_log l
@@ -93,7 +96,9 @@ as $$
     where l.workspace_id = d.workspace_id and l.id = d.id
     returning 1
   )
-  select count(*)::integer from purged
+  select count(*)::integer into v_purged from purged;
+  return v_purged;
+end;
 $$;
 
 grant execute on function platform.purge_audit_log(timestamptz, integer) to lockstep_api;

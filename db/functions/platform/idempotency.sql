@@ -43,18 +43,22 @@ create or replace function platform.idempotency_complete(
   p_scope text, p_key text, p_request_hash text, p_status integer, p_body text,
   p_content_type text, p_location text, p_ttl interval)
 returns void
-language sql
+language plpgsql
 security definer
 set search_path = ''
 as $$
+declare
+  v_now timestamptz := now();
+begin
   insert into platform.idempotency_keys as k
-    (scope, key, request_hash, status, body, content_type, location, expires_at)
-  values (p_scope, p_key, p_request_hash, p_status, p_body, p_content_type, p_location, now() + p_ttl)
+    (scope, key, request_hash, status, body, content_type, location, created_at, expires_at)
+  values (p_scope, p_key, p_request_hash, p_status, p_body, p_content_type, p_location, v_now, v_now + p_ttl)
   on conflict (scope, key) do update
     set request_hash = excluded.request_hash, status = excluded.status, body = excluded.body,
         content_type = excluded.content_type, location = excluded.location,
-        created_at = now(), expires_at = excluded.expires_at
-  where k.expires_at <= now();
+        created_at = excluded.created_at, expires_at = excluded.expires_at
+  where k.expires_at <= v_now;
+end;
 $$;
 
 grant execute on function platform.idempotency_complete(text, text, text, integer, text, text, text, interval) to lockstep_api;
@@ -65,10 +69,13 @@ grant execute on function platform.idempotency_complete(text, text, text, intege
  */
 create or replace function platform.purge_idempotency_keys(p_limit integer)
 returns integer
-language sql
+language plpgsql
 security definer
 set search_path = ''
 as $$
+declare
+  v_deleted integer;
+begin
   with expired as (
     select k.scope, k.key
     from platform.idempotency_keys k
@@ -82,7 +89,9 @@ as $$
     where k.scope = e.scope and k.key = e.key
     returning 1
   )
-  select count(*)::integer from deleted
+  select count(*)::integer into v_deleted from deleted;
+  return v_deleted;
+end;
 $$;
 
 grant execute on function platform.purge_idempotency_keys(integer) to lockstep_api;

@@ -3,12 +3,14 @@
  */
 create or replace function platform.member_role(p_workspace_id uuid, p_user_id uuid)
 returns text
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
-  select m.role from platform.members m
-  where m.workspace_id = p_workspace_id and m.user_id = p_user_id
+begin
+  return (select m.role from platform.members m
+          where m.workspace_id = p_workspace_id and m.user_id = p_user_id);
+end;
 $$;
 
 /*
@@ -65,11 +67,12 @@ security definer
 set search_path = ''
 as $$
 declare
+  v_caller uuid := auth.uid();
   v_before_at timestamptz;
   v_before_id uuid;
   v_refusal jsonb;
 begin
-  if platform.member_role(p_workspace_id, auth.uid()) is null then
+  if platform.member_role(p_workspace_id, v_caller) is null then
     return platform.refusal('workspace_not_found', 'Workspace not found');
   end if;
   select k.at, k.id into v_before_at, v_before_id from platform.page_key_uuid(p_before) k;
@@ -113,9 +116,10 @@ security definer
 set search_path = ''
 as $$
 declare
+  v_caller uuid := auth.uid();
   v_caller_role text;
 begin
-  if platform.member_role(p_workspace_id, auth.uid()) is null then
+  if platform.member_role(p_workspace_id, v_caller) is null then
     return platform.refusal('workspace_not_found', 'Workspace not found');
   end if;
   if p_role is null or p_role not in ('owner', 'admin', 'member') then
@@ -127,7 +131,7 @@ begin
 
   perform 1 from platform.workspaces w where w.id = p_workspace_id for no key update;
   -- Read the caller's role again under the lock: a concurrent call may have just demoted or removed them.
-  v_caller_role := platform.member_role(p_workspace_id, auth.uid());
+  v_caller_role := platform.member_role(p_workspace_id, v_caller);
   if v_caller_role is null then
     return platform.refusal('workspace_not_found', 'Workspace not found');
   end if;
@@ -164,10 +168,11 @@ security definer
 set search_path = ''
 as $$
 declare
+  v_caller uuid := auth.uid();
   v_caller_role text;
   v_target_role text;
 begin
-  if platform.member_role(p_workspace_id, auth.uid()) is null then
+  if platform.member_role(p_workspace_id, v_caller) is null then
     return platform.refusal('workspace_not_found', 'Workspace not found');
   end if;
   if p_role is null or p_role not in ('owner', 'admin', 'member') then
@@ -176,7 +181,7 @@ begin
 
   perform 1 from platform.workspaces w where w.id = p_workspace_id for no key update;
   -- Read the caller's role again under the lock: a concurrent call may have just demoted or removed them.
-  v_caller_role := platform.member_role(p_workspace_id, auth.uid());
+  v_caller_role := platform.member_role(p_workspace_id, v_caller);
   if v_caller_role is null then
     return platform.refusal('workspace_not_found', 'Workspace not found');
   end if;

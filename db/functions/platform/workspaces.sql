@@ -40,17 +40,22 @@ grant execute on function public.create_workspace(text) to lockstep_api;
  */
 create or replace function public.list_workspaces()
 returns jsonb
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
-  select coalesce(jsonb_agg(jsonb_build_object(
-           'workspace_id', w.id, 'name', w.name, 'role', m.role, 'created_at', w.created_at)
-           order by w.created_at, w.id), '[]'::jsonb)
-  from platform.members m
-  join platform.workspaces w on w.id = m.workspace_id
-  where m.user_id = auth.uid()
+declare
+  v_user uuid := auth.uid();
+begin
+  return (
+    select coalesce(jsonb_agg(jsonb_build_object(
+             'workspace_id', w.id, 'name', w.name, 'role', m.role, 'created_at', w.created_at)
+             order by w.created_at, w.id), '[]'::jsonb)
+    from platform.members m
+    join platform.workspaces w on w.id = m.workspace_id
+    where m.user_id = v_user);
+end;
 $$;
 
 grant execute on function public.list_workspaces() to lockstep_api;
