@@ -103,11 +103,12 @@ security definer
 set search_path = ''
 as $$
 declare
+  v_user uuid := auth.uid();
   v_before_at timestamptz;
   v_before_id uuid;
   v_refusal jsonb;
 begin
-  if platform.member_role(p_workspace_id, auth.uid()) is null then
+  if platform.member_role(p_workspace_id, v_user) is null then
     return platform.refusal('workspace_not_found', 'Workspace not found');
   end if;
   select k.at, k.id into v_before_at, v_before_id from platform.page_key_uuid(p_before) k;

@@ -135,7 +135,7 @@ begin
 
   return jsonb_build_object('success', true, 'message_id', v_message_id, 'conversation_id', v_conversation_id,
     'lead_id', v_lead_id) || (
-    select leads.delivery_json(m, o)
+    select leads.delivery_json(to_jsonb(m), to_jsonb(o))
     from leads.messages m
     join leads.outbox o on o.workspace_id = m.workspace_id and o.message_id = m.id
     where m.workspace_id = p_workspace_id and m.id = v_message_id);
@@ -152,39 +152,45 @@ grant execute on function public.send_whatsapp_message(uuid, text, text, boolean
  */
 create or replace function leads.in_service_window(p_workspace_id uuid, p_contact_id uuid)
 returns boolean
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
-  select exists (
+begin
+  return exists (
     select 1
     from leads.conversations c
     join leads.messages m on m.workspace_id = c.workspace_id and m.conversation_id = c.id
     where c.workspace_id = p_workspace_id and c.contact_id = p_contact_id and m.direction = 'in'
       -- least() ignores a null wa_timestamp; the created_at bound lets the index on created_at serve.
       and m.created_at > now() - interval '24 hours'
-      and least(m.wa_timestamp, m.created_at) > now() - interval '24 hours')
+      and least(m.wa_timestamp, m.created_at) > now() - interval '24 hours');
+end;
 $$;
 
 /*
- * leads.delivery_json(message, its outbox row) → {status, attempts, last_error: {code, message} | null,
+ * leads.delivery_json(p_message, p_outbox) → {status, attempts, last_error: {code, message} | null,
  * next_attempt_at, template: {name, language, parameters} | null}: how far an outbound message got, for
- * the send answer and list_messages. attempts counts the sends begun; next_attempt_at, while the message
- * waits to be sent, is when the worker tries next (after a retryable error, when its backoff ends).
+ * the send answer and list_messages, from to_jsonb of the message row and of its outbox row (null when it
+ * has none). attempts counts the sends begun; next_attempt_at, while the message waits to be sent, is when
+ * the worker tries next (after a retryable error, when its backoff ends). It takes jsonb, not the rows:
+ * a function of a table's row type is not propagated to Citus workers.
  */
-create or replace function leads.delivery_json(m leads.messages, o leads.outbox)
+create or replace function leads.delivery_json(p_message jsonb, p_outbox jsonb)
 returns jsonb
 language sql
 stable
 set search_path = ''
 as $$
   select jsonb_build_object(
-    'status', m.status,
-    'attempts', coalesce(o.attempts, 0),
-    'last_error', case when o.last_error is not null then jsonb_build_object('code', o.last_error_code, 'message', o.last_error) end,
-    'next_attempt_at', case when o.done_at is null then o.next_attempt_at end,
-    'template', case when m.template_name is not null then jsonb_build_object(
-      'name', m.template_name, 'language', m.template_language, 'parameters', m.template_parameters) end)
+    'status', p_message -> 'status',
+    'attempts', coalesce(p_outbox -> 'attempts', '0'::jsonb),
+    'last_error', case when p_outbox ->> 'last_error' is not null then jsonb_build_object(
+      'code', p_outbox -> 'last_error_code', 'message', p_outbox -> 'last_error') end,
+    'next_attempt_at', case when p_outbox ->> 'done_at' is null then p_outbox -> 'next_attempt_at' end,
+    'template', case when p_message ->> 'template_name' is not null then jsonb_build_object(
+      'name', p_message -> 'template_name', 'language', p_message -> 'template_language',
+      'parameters', p_message -> 'template_parameters') end)
 $$;
 
 /*
@@ -203,11 +209,12 @@ security definer
 set search_path = ''
 as $$
 declare
+  v_user uuid := auth.uid();
   v_before_at timestamptz;
   v_before_id uuid;
   v_refusal jsonb;
 begin
-  if platform.member_role(p_workspace_id, auth.uid()) is null then
+  if platform.member_role(p_workspace_id, v_user) is null then
     return platform.refusal('workspace_not_found', 'Workspace not found');
   end if;
   select k.at, k.id into v_before_at, v_before_id from platform.page_key_uuid(p_before) k;
@@ -252,11 +259,12 @@ security definer
 set search_path = ''
 as $$
 declare
+  v_user uuid := auth.uid();
   v_before_at timestamptz;
   v_before_id uuid;
   v_refusal jsonb;
 begin
-  if platform.member_role(p_workspace_id, auth.uid()) is null then
+  if platform.member_role(p_workspace_id, v_user) is null then
     return platform.refusal('workspace_not_found', 'Workspace not found');
   end if;
   if not exists (select 1 from leads.conversations c where c.workspace_id = p_workspace_id and c.id = p_conversation_id) then
@@ -274,7 +282,7 @@ begin
                'error', (p.m).error, 'wa_message_id', (p.m).wa_message_id, 'created_at', (p.m).created_at,
                'sent_at', (p.m).sent_at, 'delivered_at', (p.m).delivered_at, 'read_at', (p.m).read_at,
                'failed_at', (p.m).failed_at)
-               || leads.delivery_json(p.m, o)
+               || leads.delivery_json(to_jsonb(p.m), to_jsonb(o))
                order by p.n) filter (where p.n <= p_limit), '[]'::jsonb),
              'next_before', case when count(*) > p_limit
                then max(platform.page_cursor((p.m).created_at, (p.m).id::text)) filter (where p.n = p_limit) end)

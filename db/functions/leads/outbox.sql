@@ -16,10 +16,13 @@
  */
 create or replace function leads.claim_outbox(p_limit integer, p_lease interval)
 returns jsonb
-language sql
+language plpgsql
 security definer
 set search_path = ''
 as $$
+declare
+  v_claimed jsonb;
+begin
   with due as (
     select o.workspace_id, o.id
     from leads.outbox o
@@ -41,9 +44,12 @@ as $$
            'template', case when m.template_name is not null then jsonb_build_object(
              'name', m.template_name, 'language', m.template_language, 'parameters', m.template_parameters) end,
            'phone_number_id', w.phone_number_id, 'access_token', w.access_token)), '[]'::jsonb)
+  into v_claimed
   from claimed c
   join leads.messages m on m.workspace_id = c.workspace_id and m.id = c.message_id
-  left join leads.whatsapp_connections w on w.workspace_id = c.workspace_id
+  left join leads.whatsapp_connections w on w.workspace_id = c.workspace_id;
+  return v_claimed;
+end;
 $$;
 
 grant execute on function leads.claim_outbox(integer, interval) to lockstep_api;
@@ -202,18 +208,17 @@ grant execute on function leads.fail_outbox(uuid, uuid, uuid, boolean, text, tex
  */
 create or replace function leads.release_outbox(p_workspace_id uuid, p_outbox_id uuid, p_lease_token uuid)
 returns boolean
-language sql
+language plpgsql
 security definer
 set search_path = ''
 as $$
-  with released as (
-    update leads.outbox o
-    set claimed_until = null
-    where o.workspace_id = p_workspace_id and o.id = p_outbox_id and o.lease_token = p_lease_token
-      and o.done_at is null and o.claimed_until is not null
-    returning 1
-  )
-  select exists (select 1 from released)
+begin
+  update leads.outbox o
+  set claimed_until = null
+  where o.workspace_id = p_workspace_id and o.id = p_outbox_id and o.lease_token = p_lease_token
+    and o.done_at is null and o.claimed_until is not null;
+  return found;
+end;
 $$;
 
 grant execute on function leads.release_outbox(uuid, uuid, uuid) to lockstep_api;

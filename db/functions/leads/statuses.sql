@@ -24,23 +24,22 @@ $$;
  */
 create or replace function leads.apply_message_status(p_workspace_id uuid, p_message_id uuid, p_status text, p_error text, p_at timestamptz)
 returns boolean
-language sql
+language plpgsql
 set search_path = ''
 as $$
-  with moved as (
-    update leads.messages m
-    set status = p_status,
-        error = case when p_status = 'failed' then p_error else m.error end,
-        sent_at = coalesce(m.sent_at, case when p_status = 'sent' then p_at end),
-        delivered_at = coalesce(m.delivered_at, case when p_status = 'delivered' then p_at end),
-        read_at = coalesce(m.read_at, case when p_status = 'read' then p_at end),
-        failed_at = coalesce(m.failed_at, case when p_status = 'failed' then p_at end),
-        updated_at = now()
-    where m.workspace_id = p_workspace_id and m.id = p_message_id and m.direction = 'out'
-      and leads.delivery_rank(p_status) > leads.delivery_rank(m.status)
-    returning 1
-  )
-  select exists (select 1 from moved)
+begin
+  update leads.messages m
+  set status = p_status,
+      error = case when p_status = 'failed' then p_error else m.error end,
+      sent_at = coalesce(m.sent_at, case when p_status = 'sent' then p_at end),
+      delivered_at = coalesce(m.delivered_at, case when p_status = 'delivered' then p_at end),
+      read_at = coalesce(m.read_at, case when p_status = 'read' then p_at end),
+      failed_at = coalesce(m.failed_at, case when p_status = 'failed' then p_at end),
+      updated_at = now()
+  where m.workspace_id = p_workspace_id and m.id = p_message_id and m.direction = 'out'
+    and leads.delivery_rank(p_status) > leads.delivery_rank(m.status);
+  return found;
+end;
 $$;
 
 /*

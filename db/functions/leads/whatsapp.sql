@@ -18,6 +18,7 @@ as $$
 declare
   v_user uuid := auth.uid();
   v_role text := platform.member_role(p_workspace_id, v_user);
+  v_now timestamptz := now();
 begin
   if v_role is null then
     return platform.refusal('workspace_not_found', 'Workspace not found');
@@ -46,7 +47,7 @@ begin
     set phone_number_id = excluded.phone_number_id,
         access_token = excluded.access_token,
         connected_by = excluded.connected_by,
-        updated_at = now();
+        updated_at = v_now;
 
   return jsonb_build_object('success', true, 'phone_number_id', p_phone_number_id);
 end;

@@ -4,15 +4,18 @@
  */
 create or replace function sessions.due_bookings(p_limit integer)
 returns table (workspace_id uuid, id uuid)
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
+begin
+  return query
   select b.workspace_id, b.id from sessions.bookings b
   where b.status = 'scheduled' and b.ends_at <= now()
   order by b.ends_at, b.id
-  limit p_limit
+  limit p_limit;
+end;
 $$;
 
 grant execute on function sessions.due_bookings(integer) to lockstep_api;

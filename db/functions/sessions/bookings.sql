@@ -1,15 +1,17 @@
 /*
- * sessions.booking_json(booking) → jsonb: a booking as the API shows it.
+ * sessions.booking_json(p_booking) → jsonb: a booking as the API shows it, from to_jsonb of its row. It
+ * takes jsonb, not the row: a function of a table's row type is not propagated to Citus workers.
  */
-create or replace function sessions.booking_json(b sessions.bookings)
+create or replace function sessions.booking_json(p_booking jsonb)
 returns jsonb
 language sql
 stable
 set search_path = ''
 as $$
   select jsonb_build_object(
-    'booking_id', b.id, 'workspace_id', b.workspace_id, 'client_id', b.client_id, 'purchase_id', b.purchase_id,
-    'starts_at', b.starts_at, 'ends_at', b.ends_at, 'status', b.status, 'session_consumed', b.session_consumed)
+    'booking_id', p_booking -> 'id', 'workspace_id', p_booking -> 'workspace_id', 'client_id', p_booking -> 'client_id',
+    'purchase_id', p_booking -> 'purchase_id', 'starts_at', p_booking -> 'starts_at', 'ends_at', p_booking -> 'ends_at',
+    'status', p_booking -> 'status', 'session_consumed', p_booking -> 'session_consumed')
 $$;
 
 /*
@@ -17,13 +19,20 @@ $$;
  */
 create or replace function sessions.booking_workspace(p_booking_id uuid)
 returns uuid
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
-  select b.workspace_id from sessions.bookings b
-  where b.id = p_booking_id and platform.member_role(b.workspace_id, auth.uid()) is not null
+declare
+  v_user uuid := auth.uid();
+  v_workspace_id uuid;
+begin
+  select b.workspace_id into v_workspace_id from sessions.bookings b
+  where b.id = p_booking_id
+    and exists (select 1 from platform.members m where m.workspace_id = b.workspace_id and m.user_id = v_user);
+  return v_workspace_id;
+end;
 $$;
 
 /*
@@ -43,6 +52,7 @@ security definer
 set search_path = ''
 as $$
 declare
+  v_user uuid := auth.uid();
   v_workspace_id uuid := sessions.client_workspace(p_client_id);
   v_booking_id uuid;
 begin
@@ -63,7 +73,7 @@ begin
   end if;
 
   insert into sessions.bookings (workspace_id, client_id, purchase_id, starts_at, ends_at, created_by)
-  values (v_workspace_id, p_client_id, p_purchase_id, p_starts_at, p_ends_at, auth.uid())
+  values (v_workspace_id, p_client_id, p_purchase_id, p_starts_at, p_ends_at, v_user)
   returning id into v_booking_id;
 
   return jsonb_build_object('success', true, 'booking_id', v_booking_id);
@@ -100,7 +110,7 @@ begin
   end if;
   return (
     select jsonb_build_object('success', true,
-             'bookings', coalesce(jsonb_agg(sessions.booking_json(r.booking) order by r.n)
+             'bookings', coalesce(jsonb_agg(sessions.booking_json(to_jsonb(r.booking)) order by r.n)
                                   filter (where r.n <= p_limit), '[]'::jsonb),
              'next_before', case when count(*) > p_limit
                then max(platform.page_cursor((r.booking).starts_at, (r.booking).id::text)) filter (where r.n = p_limit) end)
@@ -141,7 +151,7 @@ begin
     return platform.refusal('booking_not_found', 'Booking not found');
   end if;
   if v_booking.status = p_status then
-    return jsonb_build_object('success', true, 'already', true, 'booking', sessions.booking_json(v_booking));
+    return jsonb_build_object('success', true, 'already', true, 'booking', sessions.booking_json(to_jsonb(v_booking)));
   end if;
   if v_booking.status <> 'scheduled' then
     return platform.refusal('booking_not_scheduled', format('This booking is %s, not scheduled', replace(v_booking.status, '_', '-')));
@@ -161,7 +171,7 @@ begin
   where b.workspace_id = p_workspace_id and b.id = p_booking_id
   returning b.* into v_booking;
 
-  return jsonb_build_object('success', true, 'already', false, 'booking', sessions.booking_json(v_booking));
+  return jsonb_build_object('success', true, 'already', false, 'booking', sessions.booking_json(to_jsonb(v_booking)));
 end;
 $$;
 
@@ -240,7 +250,7 @@ begin
     return platform.refusal('booking_not_found', 'Booking not found');
   end if;
   if v_booking.status = 'cancelled' and not (coalesce(p_reinstate, false) and v_booking.session_consumed) then
-    return jsonb_build_object('success', true, 'already', true, 'reinstated', false, 'booking', sessions.booking_json(v_booking));
+    return jsonb_build_object('success', true, 'already', true, 'reinstated', false, 'booking', sessions.booking_json(to_jsonb(v_booking)));
   end if;
 
   if coalesce(p_reinstate, false) and v_booking.session_consumed then
@@ -257,7 +267,7 @@ begin
   where b.workspace_id = v_workspace_id and b.id = p_booking_id
   returning b.* into v_booking;
 
-  return jsonb_build_object('success', true, 'already', false, 'reinstated', v_reinstated, 'booking', sessions.booking_json(v_booking));
+  return jsonb_build_object('success', true, 'already', false, 'reinstated', v_reinstated, 'booking', sessions.booking_json(to_jsonb(v_booking)));
 end;
 $$;
 
@@ -275,15 +285,17 @@ stable
 security definer
 set search_path = ''
 as $$
+declare
+  v_user uuid := auth.uid();
 begin
-  if platform.member_role(p_workspace_id, auth.uid()) is null then
+  if platform.member_role(p_workspace_id, v_user) is null then
     return platform.refusal('workspace_not_found', 'Workspace not found');
   end if;
   if p_from is null or p_to is null or p_from >= p_to or p_to - p_from > interval '366 days' then
     return platform.refusal('invalid_range', 'A calendar range starts before it ends and spans at most 366 days');
   end if;
   return jsonb_build_object('success', true, 'bookings', (
-    select coalesce(jsonb_agg(sessions.booking_json(b) || jsonb_build_object(
+    select coalesce(jsonb_agg(sessions.booking_json(to_jsonb(b)) || jsonb_build_object(
              'client_name', c.name,
              'sessions_total', p.sessions_total,
              'sessions_used', p.sessions_used,

@@ -1,18 +1,20 @@
 /*
- * sessions.purchase_json(purchase) → jsonb: a pack as the API shows it, with its balance.
+ * sessions.purchase_json(p_purchase) → jsonb: a pack as the API shows it, with its balance, from to_jsonb
+ * of its row. It takes jsonb, not the row: a function of a table's row type is not propagated to Citus
+ * workers.
  */
-create or replace function sessions.purchase_json(p sessions.purchases)
+create or replace function sessions.purchase_json(p_purchase jsonb)
 returns jsonb
 language sql
 stable
 set search_path = ''
 as $$
   select jsonb_build_object(
-    'purchase_id', p.id, 'workspace_id', p.workspace_id, 'client_id', p.client_id,
-    'sessions_total', p.sessions_total, 'sessions_used', p.sessions_used,
-    'sessions_left', p.sessions_total - p.sessions_used, 'price', p.price,
-    'purchased_at', p.purchased_at, 'expires_at', p.expires_at,
-    'expired', coalesce(p.expires_at <= now(), false))
+    'purchase_id', p_purchase -> 'id', 'workspace_id', p_purchase -> 'workspace_id', 'client_id', p_purchase -> 'client_id',
+    'sessions_total', p_purchase -> 'sessions_total', 'sessions_used', p_purchase -> 'sessions_used',
+    'sessions_left', (p_purchase ->> 'sessions_total')::integer - (p_purchase ->> 'sessions_used')::integer,
+    'price', p_purchase -> 'price', 'purchased_at', p_purchase -> 'purchased_at', 'expires_at', p_purchase -> 'expires_at',
+    'expired', coalesce((p_purchase ->> 'expires_at')::timestamptz <= now(), false))
 $$;
 
 /*
@@ -21,13 +23,20 @@ $$;
  */
 create or replace function sessions.client_workspace(p_client_id uuid)
 returns uuid
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
-  select c.workspace_id from crm.clients c
-  where c.id = p_client_id and platform.member_role(c.workspace_id, auth.uid()) is not null
+declare
+  v_user uuid := auth.uid();
+  v_workspace_id uuid;
+begin
+  select c.workspace_id into v_workspace_id from crm.clients c
+  where c.id = p_client_id
+    and exists (select 1 from platform.members m where m.workspace_id = c.workspace_id and m.user_id = v_user);
+  return v_workspace_id;
+end;
 $$;
 
 /*
@@ -35,13 +44,20 @@ $$;
  */
 create or replace function sessions.purchase_workspace(p_purchase_id uuid)
 returns uuid
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
-  select p.workspace_id from sessions.purchases p
-  where p.id = p_purchase_id and platform.member_role(p.workspace_id, auth.uid()) is not null
+declare
+  v_user uuid := auth.uid();
+  v_workspace_id uuid;
+begin
+  select p.workspace_id into v_workspace_id from sessions.purchases p
+  where p.id = p_purchase_id
+    and exists (select 1 from platform.members m where m.workspace_id = p.workspace_id and m.user_id = v_user);
+  return v_workspace_id;
+end;
 $$;
 
 /*
@@ -52,20 +68,21 @@ $$;
  */
 create or replace function public.use_session(p_purchase_id uuid)
 returns boolean
-language sql
+language plpgsql
 security definer
 set search_path = ''
 as $$
-  with used as (
-    update sessions.purchases p
-    set sessions_used = p.sessions_used + 1
-    where p.id = p_purchase_id
-      and p.sessions_used < p.sessions_total
-      and (p.expires_at is null or p.expires_at > now())
-      and exists (select 1 from platform.members m where m.workspace_id = p.workspace_id and m.user_id = auth.uid())
-    returning true
-  )
-  select coalesce((select true from used), false)
+declare
+  v_user uuid := auth.uid();
+begin
+  update sessions.purchases p
+  set sessions_used = p.sessions_used + 1
+  where p.id = p_purchase_id
+    and p.sessions_used < p.sessions_total
+    and (p.expires_at is null or p.expires_at > now())
+    and exists (select 1 from platform.members m where m.workspace_id = p.workspace_id and m.user_id = v_user);
+  return found;
+end;
 $$;
 
 grant execute on function public.use_session(uuid) to lockstep_api;
@@ -82,6 +99,7 @@ security definer
 set search_path = ''
 as $$
 declare
+  v_user uuid := auth.uid();
   v_purchase sessions.purchases;
 begin
   update sessions.purchases p
@@ -89,14 +107,15 @@ begin
   where p.id = p_purchase_id
     and p.sessions_used < p.sessions_total
     and (p.expires_at is null or p.expires_at > now())
-    and exists (select 1 from platform.members m where m.workspace_id = p.workspace_id and m.user_id = auth.uid())
+    and exists (select 1 from platform.members m where m.workspace_id = p.workspace_id and m.user_id = v_user)
   returning p.* into v_purchase;
   if found then
-    return jsonb_build_object('success', true, 'purchase', sessions.purchase_json(v_purchase));
+    return jsonb_build_object('success', true, 'purchase', sessions.purchase_json(to_jsonb(v_purchase)));
   end if;
 
   select p.* into v_purchase from sessions.purchases p
-  where p.id = p_purchase_id and p.workspace_id = sessions.purchase_workspace(p_purchase_id);
+  where p.id = p_purchase_id
+    and exists (select 1 from platform.members m where m.workspace_id = p.workspace_id and m.user_id = v_user);
   if not found then
     return platform.refusal('purchase_not_found', 'Session pack not found');
   end if;
@@ -121,16 +140,17 @@ security definer
 set search_path = ''
 as $$
 declare
+  v_user uuid := auth.uid();
   v_purchase sessions.purchases;
 begin
   update sessions.purchases p
   set sessions_used = p.sessions_used - 1
   where p.id = p_purchase_id
     and p.sessions_used > 0
-    and exists (select 1 from platform.members m where m.workspace_id = p.workspace_id and m.user_id = auth.uid())
+    and exists (select 1 from platform.members m where m.workspace_id = p.workspace_id and m.user_id = v_user)
   returning p.* into v_purchase;
   if found then
-    return jsonb_build_object('success', true, 'purchase', sessions.purchase_json(v_purchase));
+    return jsonb_build_object('success', true, 'purchase', sessions.purchase_json(to_jsonb(v_purchase)));
   end if;
   if sessions.purchase_workspace(p_purchase_id) is null then
     return platform.refusal('purchase_not_found', 'Session pack not found');
@@ -188,6 +208,7 @@ security definer
 set search_path = ''
 as $$
 declare
+  v_user uuid := auth.uid();
   v_workspace_id uuid := sessions.client_workspace(p_client_id);
   v_purchase_id uuid;
   v_refusal jsonb := platform.money_refusal(p_price, 'invalid_price', 'A price has at most two decimals');
@@ -209,7 +230,7 @@ begin
   end if;
 
   insert into sessions.purchases (workspace_id, client_id, sessions_total, price, expires_at, created_by)
-  values (v_workspace_id, p_client_id, p_sessions_total, p_price, p_expires_at, auth.uid())
+  values (v_workspace_id, p_client_id, p_sessions_total, p_price, p_expires_at, v_user)
   returning id into v_purchase_id;
 
   return jsonb_build_object('success', true, 'purchase_id', v_purchase_id);
@@ -230,14 +251,16 @@ security definer
 set search_path = ''
 as $$
 declare
+  v_user uuid := auth.uid();
   v_purchase sessions.purchases;
 begin
   select p.* into v_purchase from sessions.purchases p
-  where p.id = p_purchase_id and p.workspace_id = sessions.purchase_workspace(p_purchase_id);
+  where p.id = p_purchase_id
+    and exists (select 1 from platform.members m where m.workspace_id = p.workspace_id and m.user_id = v_user);
   if not found then
     return platform.refusal('purchase_not_found', 'Session pack not found');
   end if;
-  return jsonb_build_object('success', true, 'purchase', sessions.purchase_json(v_purchase));
+  return jsonb_build_object('success', true, 'purchase', sessions.purchase_json(to_jsonb(v_purchase)));
 end;
 $$;
 
@@ -271,7 +294,7 @@ begin
   end if;
   return (
     select jsonb_build_object('success', true,
-             'purchases', coalesce(jsonb_agg(sessions.purchase_json(r.purchase) order by r.n)
+             'purchases', coalesce(jsonb_agg(sessions.purchase_json(to_jsonb(r.purchase)) order by r.n)
                                    filter (where r.n <= p_limit), '[]'::jsonb),
              'next_before', case when count(*) > p_limit
                then max(platform.page_cursor((r.purchase).purchased_at, (r.purchase).id::text)) filter (where r.n = p_limit) end)
