@@ -3,14 +3,16 @@
  * can check membership and then lock the row filtered by its workspace.
  */
 create or replace function gifts.locate_item(p_item_id uuid, out workspace_id uuid, out celebrant_id uuid)
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
-  select i.workspace_id, w.celebrant_id
+begin
+  select i.workspace_id, w.celebrant_id into workspace_id, celebrant_id
   from gifts.wishlist_items i
   join gifts.wishlists w on w.workspace_id = i.workspace_id and w.id = i.wishlist_id
-  where i.id = p_item_id
+  where i.id = p_item_id;
+end;
 $$;
 
 /*
@@ -18,11 +20,13 @@ $$;
  */
 create or replace function gifts.member_name(p_workspace_id uuid, p_user_id uuid)
 returns text
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
-  select m.display_name from platform.members m where m.workspace_id = p_workspace_id and m.user_id = p_user_id
+begin
+  return (select m.display_name from platform.members m where m.workspace_id = p_workspace_id and m.user_id = p_user_id);
+end;
 $$;
 
 /*
@@ -129,11 +133,12 @@ security definer
 set search_path = ''
 as $$
 declare
+  v_user uuid := auth.uid();
   v_before_at timestamptz;
   v_before_id uuid;
   v_refusal jsonb;
 begin
-  if platform.member_role(p_workspace_id, auth.uid()) is null then
+  if platform.member_role(p_workspace_id, v_user) is null then
     return platform.refusal('workspace_not_found', 'Workspace not found');
   end if;
   select k.at, k.id into v_before_at, v_before_id from platform.page_key_uuid(p_before) k;
