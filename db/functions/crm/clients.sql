@@ -23,6 +23,7 @@ declare
   v_client_id uuid;
   v_contact_id uuid;
   v_constraint text;
+  v_message text;
 begin
   if platform.member_role(p_workspace_id, v_user) is null then
     return platform.refusal('workspace_not_found', 'Workspace not found');
@@ -56,8 +57,8 @@ begin
             nullif(btrim(p_contact_email), ''), true)
     returning id into v_contact_id;
   exception when unique_violation then
-    get stacked diagnostics v_constraint = constraint_name;
-    if v_constraint = 'unique_phone_workspace' then
+    get stacked diagnostics v_constraint = constraint_name, v_message = message_text;
+    if platform.violated_constraint(v_constraint, v_message) = 'unique_phone_workspace' then
       return crm.phone_taken(p_workspace_id, p_contact_phone);
     end if;
     raise;

@@ -63,6 +63,7 @@ declare
   v_refusal jsonb;
   v_contact_id uuid;
   v_constraint text;
+  v_message text;
 begin
   if platform.member_role(p_workspace_id, v_user) is null then
     return platform.refusal('workspace_not_found', 'Workspace not found');
@@ -92,8 +93,8 @@ begin
             coalesce(p_is_primary, false))
     returning id into v_contact_id;
   exception when unique_violation then
-    get stacked diagnostics v_constraint = constraint_name;
-    if v_constraint = 'unique_phone_workspace' then
+    get stacked diagnostics v_constraint = constraint_name, v_message = message_text;
+    if platform.violated_constraint(v_constraint, v_message) = 'unique_phone_workspace' then
       return crm.phone_taken(p_workspace_id, p_phone);
     end if;
     raise;

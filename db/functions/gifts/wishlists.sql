@@ -150,19 +150,26 @@ begin
     select jsonb_build_object('success', true,
              'wishlists', coalesce(jsonb_agg(jsonb_build_object(
                'wishlist_id', w.id, 'title', w.title, 'celebrant_id', w.celebrant_id,
-               'celebrant_name', gifts.member_name(w.workspace_id, w.celebrant_id),
-               'item_count', (select count(*) from gifts.wishlist_items i
-                              where i.workspace_id = w.workspace_id and i.wishlist_id = w.id),
+               'celebrant_name', m.display_name,
+               'item_count', coalesce(ic.item_count, 0),
                'created_at', w.created_at) order by w.n) filter (where w.n <= p_limit), '[]'::jsonb),
              'next_before', case when count(*) > p_limit
                then max(platform.page_cursor(w.created_at, w.id::text)) filter (where w.n = p_limit) end)
+    -- Joins, not correlated subqueries or helpers that read tables: Citus plans this page as one query
+    -- on the workspace's shard and refuses a correlated subquery over a subquery (db/README.md, rules for scale-out).
     from (
       select w.*, row_number() over (order by w.created_at desc, w.id desc) as n
       from gifts.wishlists w
       where w.workspace_id = p_workspace_id
         and (w.created_at, w.id) < (v_before_at, v_before_id)
       order by w.created_at desc, w.id desc
-      limit p_limit + 1) w);
+      limit p_limit + 1) w
+    left join platform.members m on m.workspace_id = w.workspace_id and m.user_id = w.celebrant_id
+    left join (
+      select i.wishlist_id, count(*) as item_count
+      from gifts.wishlist_items i
+      where i.workspace_id = p_workspace_id
+      group by i.wishlist_id) ic on ic.wishlist_id = w.id);
 end;
 $$;
 

@@ -29,3 +29,19 @@ as $$
     when abs(p_amount) >= 10000000000 then platform.refusal('amount_too_large', 'An amount is at most 9999999999.99')
   end
 $$;
+
+/*
+ * platform.violated_constraint(constraint_name, message_text) → text: the constraint an integrity
+ * violation names, as the schema calls it; pass what `get stacked diagnostics` gave. On Citus a violation
+ * relayed from a worker has no constraint name, and its message names the shard's copy of the constraint
+ * (`unique_phone_workspace_102170`): the name is read from the message, the shard suffix dropped.
+ */
+create or replace function platform.violated_constraint(p_constraint_name text, p_message_text text)
+returns text
+language sql
+immutable
+set search_path = ''
+as $$
+  select coalesce(nullif(p_constraint_name, ''),
+                  substring(p_message_text from 'constraint "([^"]*[^"0-9_])(_[0-9]+)?"'))
+$$;

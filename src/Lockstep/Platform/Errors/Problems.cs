@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Text.RegularExpressions;
 using Lockstep.Platform.Auth;
 using Lockstep.Platform.Rpc;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -10,7 +11,7 @@ namespace Lockstep.Platform.Errors;
 /// The one place where refusal codes and SQLSTATEs become HTTP: RFC 9457 problem details with a stable
 /// <c>code</c> on <c>/api</c>, PostgREST's error shape on <c>/rest</c>.
 /// </summary>
-public static class Problems
+public static partial class Problems
 {
     // Refusal codes that mean "conflicts with what is already there"; modules add theirs. Concurrent
     // collections: servers built side by side in one process (the tests) register while others read.
@@ -86,7 +87,7 @@ public static class Problems
     /// <summary>Maps a database error that escaped a function (a constraint backstop, bad input) to a problem.</summary>
     public static ProblemHttpResult FromPostgres(PostgresException e)
     {
-        if (e.ConstraintName is { } constraint && Constraints.TryGetValue(constraint, out var named))
+        if (ViolatedConstraint(e) is { } constraint && Constraints.TryGetValue(constraint, out var named))
         {
             return Problem(e.SqlState switch
             {
@@ -112,6 +113,16 @@ public static class Problems
             _ => Problem(500, "internal_error", "Something went wrong on our side"),
         };
     }
+
+    // On Citus a violation relayed from a worker has no constraint name, and its message names the shard's
+    // copy of the constraint (unique_phone_workspace_102170): read the name from there, shard suffix dropped.
+    // platform.violated_constraint does the same in SQL.
+    private static string? ViolatedConstraint(PostgresException e) =>
+        !string.IsNullOrEmpty(e.ConstraintName) ? e.ConstraintName
+        : ShardConstraint().Match(e.MessageText) is { Success: true } match ? match.Groups[1].Value : null;
+
+    [GeneratedRegex(@"constraint ""([^""]*[^""0-9_])(?:_[0-9]+)?""")]
+    private static partial Regex ShardConstraint();
 
     // Both directions of a foreign key violation name the referencing table and the constraint; only the
     // message's verb tells a write pointing at a missing row from a delete of a row still referred to.

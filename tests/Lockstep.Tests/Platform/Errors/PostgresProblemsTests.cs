@@ -144,4 +144,30 @@ public sealed class PostgresProblemsTests(ScratchDatabaseFixture db) : IClassFix
         Assert.Equal("workspace_keeps_owner", error.ConstraintName);
         AssertProblem(Problems.FromPostgres(error), error, 422, "last_owner");
     }
+
+    [Fact]
+    public async Task FromPostgres_WhenAViolationNamesOnlyAShardsCopyOfTheConstraint_MapsItAsTheConstraint()
+    {
+        // What Citus relays from a worker: no constraint name, the shard's copy named in the message.
+        Problems.AddConstraint("scratch_code_unique", "scratch_code_taken", "That code is taken");
+        var error = await FailAsync("""
+            do $$ begin
+              raise unique_violation using message = 'duplicate key value violates unique constraint "scratch_code_unique_102170"';
+            end $$
+            """);
+        Assert.True(string.IsNullOrEmpty(error.ConstraintName));
+
+        AssertProblem(Problems.FromPostgres(error), error, 409, "scratch_code_taken");
+    }
+
+    [Theory]
+    [InlineData("unique_phone_workspace", "anything", "unique_phone_workspace")]
+    [InlineData(null, "duplicate key value violates unique constraint \"unique_phone_workspace_102170\"", "unique_phone_workspace")]
+    [InlineData("", "duplicate key value violates unique constraint \"unique_phone_workspace\"", "unique_phone_workspace")]
+    [InlineData(null, "new row for relation \"contacts_102170\" violates check constraint \"contacts_name_not_blank_102170\"", "contacts_name_not_blank")]
+    [InlineData(null, "something else", "")]
+    public async Task ViolatedConstraint_WhenGivenWhatADiagnosticHolds_NamesTheSchemasConstraint(string? name, string message, string expected)
+    {
+        Assert.Equal(expected, await db.ScalarAsync<string>("select coalesce(platform.violated_constraint($1::text, $2::text), '')", name, message));
+    }
 }
