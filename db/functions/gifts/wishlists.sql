@@ -223,33 +223,35 @@ begin
           'additional_costs', i.additional_costs,
           'total', i.price + i.additional_costs,
           'claim_state', case
-            when s.claimer_id is null then 'unclaimed'
-            when s.claim_type = 'full' then 'claimed'
-            when s.pledged >= i.price + i.additional_costs then 'fully_funded'
+            when c.claimer_id is null then 'unclaimed'
+            when c.claim_type = 'full' then 'claimed'
+            when coalesce(p.pledged, 0.00) >= i.price + i.additional_costs then 'fully_funded'
             else 'split_open' end,
-          'claimer_id', s.claimer_id,
-          'claimer_name', gifts.member_name(i.workspace_id, s.claimer_id),
-          'pledged', coalesce(s.pledged, 0.00),
-          'remaining', case when s.claim_type = 'split' then i.price + i.additional_costs - s.pledged end)
+          'claimer_id', c.claimer_id,
+          'claimer_name', cm.display_name,
+          'pledged', coalesce(p.pledged, 0.00),
+          'remaining', case when c.claim_type = 'split' then i.price + i.additional_costs - coalesce(p.pledged, 0.00) end)
         end order by i.n) filter (where i.n <= p_items_limit), '[]'::jsonb),
       'items_next_before', case when count(*) > p_items_limit
         then max(platform.page_cursor(i.created_at, i.id::text)) filter (where i.n = p_items_limit) end)
+    -- Plain joins on the workspace's shard, no lateral or correlated subqueries over the page: Citus
+    -- refuses those (db/README.md, rules for scale-out). One claimer per item at most (a unique index).
     from (
-      select i.*, row_number() over (order by i.created_at desc, i.id desc) as n
+      select i.*, row_number() over (order by i.created_at desc, i.id desc) as n,
+             jsonb_build_object('item_id', i.id, 'title', i.title, 'price', i.price, 'link', i.link,
+                                'notes', i.notes, 'created_at', i.created_at) as base
       from gifts.wishlist_items i
       where i.workspace_id = v_wishlist.workspace_id and i.wishlist_id = v_wishlist.id
         and (i.created_at, i.id) < (v_before_at, v_before_id)
       order by i.created_at desc, i.id desc
       limit p_items_limit + 1) i
-    cross join lateral (select jsonb_build_object(
-      'item_id', i.id, 'title', i.title, 'price', i.price, 'link', i.link, 'notes', i.notes,
-      'created_at', i.created_at) as base) b
-    left join lateral (
-      select c.claimer_id, c.claim_type,
-             (select coalesce(sum(a.amount), 0.00) from gifts.gift_claims a
-              where a.workspace_id = i.workspace_id and a.item_id = i.id and a.claim_type = 'split') as pledged
-      from gifts.gift_claims c
-      where c.workspace_id = i.workspace_id and c.item_id = i.id and c.is_claimer) s on true);
+    left join gifts.gift_claims c on c.workspace_id = i.workspace_id and c.item_id = i.id and c.is_claimer
+    left join platform.members cm on cm.workspace_id = c.workspace_id and cm.user_id = c.claimer_id
+    left join (
+      select a.item_id, sum(a.amount) as pledged
+      from gifts.gift_claims a
+      where a.workspace_id = v_wishlist.workspace_id and a.claim_type = 'split'
+      group by a.item_id) p on p.item_id = i.id);
 end;
 $$;
 
