@@ -271,9 +271,10 @@ public sealed class MigrationRunner(NpgsqlDataSource dataSource, IReadOnlyList<M
 
     private static async Task RecordAsync(NpgsqlConnection connection, string table, string name, string checksum, CancellationToken cancellationToken)
     {
+        // excluded.applied_at (the column default), not now(): Citus refuses a volatile function in do update.
         await using var record = new NpgsqlCommand($"""
             insert into {table} (name, checksum) values ($1, $2)
-            on conflict (name) do update set checksum = excluded.checksum, applied_at = now()
+            on conflict (name) do update set checksum = excluded.checksum, applied_at = excluded.applied_at
             """, connection);
         record.Parameters.Add(new() { Value = name });
         record.Parameters.Add(new() { Value = checksum });
