@@ -9,11 +9,21 @@ namespace Lockstep.Tests.Platform.Database;
 
 /// <summary>
 /// A real Citus cluster (a coordinator and two workers, each an embedded cluster of its own) migrated by
-/// the runner twice: the first run distributes, the second, with every definition marked changed so they
-/// are all applied again over distributed tables, distributes nothing. Null when Citus is not installed.
+/// the runner three times: the first run distributes; the second, with every definition marked changed so
+/// they are all applied again over distributed tables, distributes nothing; the third brings a later
+/// migration's tenant table. Nothing is started when Citus is not installed.
 /// </summary>
 public sealed class CitusClusterFixture : IAsyncLifetime
 {
+    /// <summary>A tenant table a migration after this build's adds.</summary>
+    public static readonly Migration Later = new("9999_crm_client_notes.sql", """
+        create table crm.client_notes (
+          workspace_id uuid not null references platform.workspaces (id) on delete cascade,
+          id uuid not null default gen_random_uuid(),
+          body text not null,
+          primary key (workspace_id, id));
+        """);
+
     private readonly List<(ClusterFolder Folder, EmbeddedPostgres Cluster)> _nodes = [];
 
     public static bool CitusInstalled { get; } = Directory.Exists("/usr/lib/postgresql")
@@ -27,6 +37,8 @@ public sealed class CitusClusterFixture : IAsyncLifetime
     public SchemaChanges First { get; private set; } = null!;
 
     public SchemaChanges Second { get; private set; } = null!;
+
+    public SchemaChanges Third { get; private set; } = null!;
 
     public async Task InitializeAsync()
     {
@@ -57,6 +69,7 @@ public sealed class CitusClusterFixture : IAsyncLifetime
             await changed.ExecuteNonQueryAsync();
         }
         Second = await runner.ApplyAsync();
+        Third = await new MigrationRunner(DataSource, [.. Migration.BuiltIn, Later], Definition.BuiltIn).ApplyAsync();
         ServingDataSource = NpgsqlDataSource.Create(DatabaseHost.ServingConnectionString(
             new NpgsqlConnectionStringBuilder(coordinator.ConnectionString) { MaxPoolSize = 100 }.ConnectionString, new ConfigurationBuilder().Build()));
     }
@@ -170,11 +183,11 @@ public sealed class CitusDistributionTests(CitusClusterFixture cluster, ITestOut
         }
 
         Assert.Equal(("h", "id", "s", true), tables["platform.workspaces"]);
-        var tenant = tables.Keys.Except(Globals).Except(["platform.workspaces"]).ToList();
+        var tenant = tables.Keys.Except(Globals).Except(["platform.workspaces", "crm.client_notes"]).ToList();
         Assert.Equal(17, tenant.Count);
         Assert.All(tenant, table => Assert.Equal((table, "h", "workspace_id", true), (table, tables[table].Method, tables[table].Key, tables[table].Colocated)));
         Assert.All(Globals, table => Assert.Equal((table, "n", "s"), (table, tables[table].Method, tables[table].Replication)));
-        Assert.Equal(tables.Count, cluster.First.Distributed.Count);
+        Assert.Equal(tables.Count - 1, cluster.First.Distributed.Count);
         Assert.StartsWith("platform.workspaces:", cluster.First.Distributed[0]);
     }
 
@@ -188,6 +201,23 @@ public sealed class CitusDistributionTests(CitusClusterFixture cluster, ITestOut
         Assert.Empty(cluster.Second.Migrations);
         Assert.Equal(Definition.BuiltIn.Count, cluster.Second.Definitions.Count);
         Assert.Empty(cluster.Second.Distributed);
+    }
+
+    [Fact]
+    public async Task ApplyAsync_OnCitusWhenALaterMigrationAddsATenantTable_DistributesItColocatedAtThatRun()
+    {
+        if (Skipped())
+        {
+            return;
+        }
+        Assert.Equal([CitusClusterFixture.Later.Name], cluster.Third.Migrations);
+        Assert.Equal(["crm.client_notes: distributed by workspace_id, colocated with platform.workspaces"], cluster.Third.Distributed);
+        await using var colocated = cluster.DataSource.CreateCommand("""
+            select d.colocationid = w.colocationid
+            from pg_dist_partition d, pg_dist_partition w
+            where d.logicalrelid = 'crm.client_notes'::regclass and w.logicalrelid = 'platform.workspaces'::regclass
+            """);
+        Assert.True((bool)(await colocated.ExecuteScalarAsync())!);
     }
 
     [Fact]
