@@ -38,15 +38,16 @@ public static class CitusDistribution
         foreach (var (table, hasWorkspaceId) in tables)
         {
             var (sql, how) = table == "platform.workspaces"
-                ? ("select create_distributed_table('platform.workspaces', 'id')", "distributed by id")
+                ? ("select create_distributed_table($1::regclass, 'id')", "distributed by id")
                 : hasWorkspaceId
-                    ? ($"select create_distributed_table('{table}', 'workspace_id', colocate_with => 'platform.workspaces')",
+                    ? ("select create_distributed_table($1::regclass, 'workspace_id', colocate_with => 'platform.workspaces')",
                         "distributed by workspace_id, colocated with platform.workspaces")
-                    : ($"select citus_add_local_table_to_metadata('{table}')", "local table on the coordinator");
+                    : ("select citus_add_local_table_to_metadata($1::regclass)", "local table on the coordinator");
             await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
             await AllowTriggersAsync(connection, cancellationToken);
             await using (var command = new NpgsqlCommand(sql, connection))
             {
+                command.Parameters.Add(new() { Value = table });
                 try
                 {
                     await command.ExecuteNonQueryAsync(cancellationToken);
@@ -72,12 +73,14 @@ public static class CitusDistribution
         var tables = new Dictionary<string, bool>();
         var references = new Dictionary<string, HashSet<string>>();
         await using (var command = new NpgsqlCommand("""
-            select c.oid::regclass::text,
+            select format('%I.%I', n.nspname, c.relname),
                    exists (select from pg_catalog.pg_attribute a
                            where a.attrelid = c.oid and a.attname = 'workspace_id' and not a.attisdropped),
-                   coalesce(array(select distinct f.confrelid::regclass::text
-                                  from pg_catalog.pg_constraint f
-                                  where f.conrelid = c.oid and f.contype = 'f' and f.confrelid <> c.oid), '{}')
+                   array(select distinct format('%I.%I', pn.nspname, p.relname)
+                         from pg_catalog.pg_constraint f
+                         join pg_catalog.pg_class p on p.oid = f.confrelid
+                         join pg_catalog.pg_namespace pn on pn.oid = p.relnamespace
+                         where f.conrelid = c.oid and f.contype = 'f' and f.confrelid <> c.oid)
             from pg_catalog.pg_class c
             join pg_catalog.pg_namespace n on n.oid = c.relnamespace
             where n.nspname = any($1) and c.relkind in ('r', 'p') and not c.relispartition
@@ -100,7 +103,7 @@ public static class CitusDistribution
         {
             if (placed.Contains(table) || !visiting.Add(table))
             {
-                return; // placed already, or a cycle of foreign keys, which Citus resolves no better
+                return; // placed already, or a foreign-key cycle: no order helps, and Citus's refusal names the table
             }
             foreach (var parent in references[table].Where(tables.ContainsKey).Order(StringComparer.Ordinal))
             {
