@@ -92,6 +92,10 @@ public sealed class DatabaseHost(IConfiguration configuration, ILogger<DatabaseH
         var applied = await MigrationRunner.BuiltIn(_ownerDataSource).ApplyAsync(cancellationToken);
         logger.LogInformation("Migrations: {Applied} applied now, {Total} known; definitions: {DefinitionsApplied} applied now, {DefinitionsTotal} known",
             applied.Migrations.Count, Migration.BuiltIn.Count, applied.Definitions.Count, Definition.BuiltIn.Count);
+        foreach (var table in applied.Distributed)
+        {
+            logger.LogInformation("Citus: {Table}", table);
+        }
         // On our own cluster the role itself logs in (the migrations have just created it): no session of
         // the serving pool is ever the superuser, so no SQL sent over it can switch back to the owner.
         var serving = _embedded is null

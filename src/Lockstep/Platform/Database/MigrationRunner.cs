@@ -5,8 +5,11 @@ namespace Lockstep.Platform.Database;
 /// <summary>An applied migration file was edited, the database knows one this build does not, or a file failed.</summary>
 public sealed class MigrationException(string message) : Exception(message);
 
-/// <summary>What one <see cref="MigrationRunner.ApplyAsync"/> applied: migration names, then definition names.</summary>
-public sealed record SchemaChanges(IReadOnlyList<string> Migrations, IReadOnlyList<string> Definitions);
+/// <summary>
+/// What one <see cref="MigrationRunner.ApplyAsync"/> applied: migration names, definition names, then on Citus
+/// the tables it put under Citus, one line each (see <see cref="CitusDistribution"/>).
+/// </summary>
+public sealed record SchemaChanges(IReadOnlyList<string> Migrations, IReadOnlyList<string> Definitions, IReadOnlyList<string> Distributed);
 
 /// <summary>
 /// Brings a database to this build's schema under one session advisory lock, so concurrent starts take
@@ -14,7 +17,8 @@ public sealed record SchemaChanges(IReadOnlyList<string> Migrations, IReadOnlyLi
 /// first the migrations that are missing, in order, each in its own transaction, recorded with a
 /// checksum in <c>platform.schema_migrations</c>; then the definitions whose checksum differs from the one
 /// recorded in <c>platform.schema_definitions</c> (all of them after any migration ran), together in one
-/// transaction, so a start never serves a half-applied set.
+/// transaction, so a start never serves a half-applied set; on a database with Citus, last, the tables
+/// Citus does not know yet are distributed (<see cref="CitusDistribution"/>).
 /// </summary>
 public sealed class MigrationRunner(NpgsqlDataSource dataSource, IReadOnlyList<Migration> migrations, IReadOnlyList<Definition> definitions)
 {
@@ -51,9 +55,11 @@ public sealed class MigrationRunner(NpgsqlDataSource dataSource, IReadOnlyList<M
                   applied_at timestamptz not null default now())
                 """, cancellationToken);
 
-            var appliedMigrations = await ApplyMigrationsAsync(connection, cancellationToken);
-            var appliedDefinitions = await ApplyDefinitionsAsync(connection, reapplyAll: appliedMigrations.Count > 0, cancellationToken);
-            return new SchemaChanges(appliedMigrations, appliedDefinitions);
+            var citus = await CitusDistribution.IsInstalledAsync(connection, cancellationToken);
+            var appliedMigrations = await ApplyMigrationsAsync(connection, citus, cancellationToken);
+            var appliedDefinitions = await ApplyDefinitionsAsync(connection, citus, reapplyAll: appliedMigrations.Count > 0, cancellationToken);
+            var distributed = citus ? await CitusDistribution.DistributeAsync(connection, cancellationToken) : [];
+            return new SchemaChanges(appliedMigrations, appliedDefinitions, distributed);
         }
         finally
         {
@@ -86,7 +92,7 @@ public sealed class MigrationRunner(NpgsqlDataSource dataSource, IReadOnlyList<M
         }
     }
 
-    private async Task<List<string>> ApplyMigrationsAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    private async Task<List<string>> ApplyMigrationsAsync(NpgsqlConnection connection, bool citus, CancellationToken cancellationToken)
     {
         var applied = await ReadRecordedAsync(connection, "platform.schema_migrations", cancellationToken);
         Verify(applied);
@@ -95,6 +101,10 @@ public sealed class MigrationRunner(NpgsqlDataSource dataSource, IReadOnlyList<M
         foreach (var migration in migrations.Where(m => !applied.ContainsKey(m.Name)))
         {
             await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+            if (citus)
+            {
+                await CitusDistribution.AllowTriggersAsync(connection, cancellationToken);
+            }
             await RunFileAsync(connection, $"Migration {migration.Name}", migration.Sql, cancellationToken);
             await RecordAsync(connection, "platform.schema_migrations", migration.Name, migration.Checksum, cancellationToken);
             await transaction.CommitAsync(cancellationToken);
@@ -103,7 +113,7 @@ public sealed class MigrationRunner(NpgsqlDataSource dataSource, IReadOnlyList<M
         return appliedNow;
     }
 
-    private async Task<List<string>> ApplyDefinitionsAsync(NpgsqlConnection connection, bool reapplyAll, CancellationToken cancellationToken)
+    private async Task<List<string>> ApplyDefinitionsAsync(NpgsqlConnection connection, bool citus, bool reapplyAll, CancellationToken cancellationToken)
     {
         var recorded = await ReadRecordedAsync(connection, "platform.schema_definitions", cancellationToken);
         var changed = definitions
@@ -119,6 +129,10 @@ public sealed class MigrationRunner(NpgsqlDataSource dataSource, IReadOnlyList<M
         // Function bodies are checked once all files are in (below), so a function may call one that a
         // later file defines.
         await ExecuteAsync(connection, "set local check_function_bodies = off", cancellationToken);
+        if (citus)
+        {
+            await CitusDistribution.AllowTriggersAsync(connection, cancellationToken);
+        }
         foreach (var definition in changed)
         {
             await RunFileAsync(connection, $"Definition db/functions/{definition.Name}", definition.Sql, cancellationToken);
@@ -257,9 +271,10 @@ public sealed class MigrationRunner(NpgsqlDataSource dataSource, IReadOnlyList<M
 
     private static async Task RecordAsync(NpgsqlConnection connection, string table, string name, string checksum, CancellationToken cancellationToken)
     {
+        // excluded.applied_at (the column default), not now(): Citus refuses a volatile function in do update.
         await using var record = new NpgsqlCommand($"""
             insert into {table} (name, checksum) values ($1, $2)
-            on conflict (name) do update set checksum = excluded.checksum, applied_at = now()
+            on conflict (name) do update set checksum = excluded.checksum, applied_at = excluded.applied_at
             """, connection);
         record.Parameters.Add(new() { Value = name });
         record.Parameters.Add(new() { Value = checksum });
