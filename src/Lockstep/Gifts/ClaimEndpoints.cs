@@ -1,6 +1,7 @@
 using System.Text.Json.Serialization;
 using Lockstep.Platform.Database;
 using Lockstep.Platform.Http;
+using Lockstep.Platform.Errors;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Lockstep.Gifts;
@@ -43,6 +44,10 @@ public static class ClaimEndpoints
     private static async Task<Results<Created<SplitOpened>, ProblemHttpResult>> OpenSplit(
         Guid itemId, OpenSplitRequest? request, HttpContext context, FunctionCaller db)
     {
+        if (Problems.OptionalBodyNotAnObject(context, request) is { } notAnObject)
+        {
+            return notAnObject;
+        }
         var outcome = await db.CallAsync(context, "select public.open_split(p_item_id => $1, p_additional_costs => $2)::text",
             [itemId, request?.AdditionalCosts ?? 0m], GiftsJson.Default.SplitOpened);
         return outcome.Succeeded ? TypedResults.Created($"/api/wishlist-items/{itemId}/split", outcome.Value) : outcome.Problem!;

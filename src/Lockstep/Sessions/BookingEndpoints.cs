@@ -51,13 +51,12 @@ public static class BookingEndpoints
         await ChangeAsync(context, db, "select public.mark_no_show(p_booking_id => $1)::text", [bookingId]);
 
     // No body, or {}, cancels without giving a session back: cancelling is the point, reinstating the option.
-    // A body that is there but is not an object (JSON null) is a mistake, not "no body": it cancels nothing.
     private static async Task<Results<Ok<BookingChange>, ProblemHttpResult>> CancelBooking(
         Guid bookingId, CancelBookingRequest? request, HttpContext context, FunctionCaller db)
     {
-        if (request is null && (context.Request.ContentLength > 0 || context.Request.Headers.TransferEncoding.Count > 0))
+        if (Problems.OptionalBodyNotAnObject(context, request) is { } notAnObject)
         {
-            return Problems.Problem(400, "invalid_body", "The body must be a JSON object, like {\"reinstate\": true}, or empty");
+            return notAnObject;
         }
         return await ChangeAsync(context, db, "select public.cancel_booking(p_booking_id => $1, p_reinstate => $2)::text",
             [bookingId, request?.Reinstate ?? false]);

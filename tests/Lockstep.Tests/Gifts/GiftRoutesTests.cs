@@ -265,6 +265,23 @@ public sealed class GiftRoutesTests(ServerFixture server) : IClassFixture<Server
         Assert.Equal(before, await RowsAsync(group.Workspace));
     }
 
+    [Theory]
+    [InlineData("null")]
+    [InlineData("[]")]
+    [InlineData("true")]
+    public async Task OpenSplit_WhenTheBodyIsNotAnObject_Answers400AndOpensNothing(string body)
+    {
+        var group = await GiftGroup.CreateAsync(server);
+        var item = await group.AddItemAsync(server, 40.00m);
+        await CallAsync(server, group.Claimer, "select public.claim_item($1)::text", item);
+        var before = await RowsAsync(group.Workspace);
+
+        var response = await server.Client(group.Claimer).PostAsync($"/api/wishlist-items/{item}/split", Http.Json(body));
+
+        await Http.AssertProblemAsync(response, HttpStatusCode.BadRequest, "invalid_body");
+        Assert.Equal(before, await RowsAsync(group.Workspace));
+    }
+
     [Fact]
     public async Task Routes_WhenRulesRefuse_AnswerConflictOrForbidden()
     {

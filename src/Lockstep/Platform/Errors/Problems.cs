@@ -47,6 +47,16 @@ public static partial class Problems
     public static ProblemHttpResult Refusal(string code, string? error) =>
         Problem(StatusForRefusal(code), code, error ?? "The request was refused");
 
+    /// <summary>
+    /// For a route whose body is optional (no body, or <c>{}</c>, takes the defaults): a body that is there
+    /// but is not an object (JSON <c>null</c>) is a mistake, not "no body", and must change nothing.
+    /// Null when the body is fine.
+    /// </summary>
+    public static ProblemHttpResult? OptionalBodyNotAnObject(HttpContext context, object? request) =>
+        request is null && (context.Request.ContentLength > 0 || context.Request.Headers.TransferEncoding.Count > 0)
+            ? Problem(400, "invalid_body", "The body must be a JSON object, or empty")
+            : null;
+
     public static ProblemHttpResult Problem(int status, string code, string detail, string? field = null)
     {
         var extensions = new Dictionary<string, object?> { ["code"] = code };
