@@ -138,6 +138,32 @@ public sealed class LeadEndpointsTests(LeadsServerFixture server) : IClassFixtur
         .Where(r => r.GetProperty("success").GetBoolean()).Select(r => r.GetProperty("lead_id").GetGuid()).Order().ToArray();
 
     [Fact]
+    public async Task PostLead_WhenTextHoldsANul_Answers400AndLeavesThePooledConnectionsWorking()
+    {
+        var (workspace, owner) = await WorkspaceAsync();
+        using var client = server.Client(owner);
+        var answers = new List<(string Call, HttpStatusCode Status, string Body)>();
+
+        // Sent to the database, a NUL fails while binding; the statement's auto-preparation (after five uses on
+        // a connection) then left an unread result behind, and a later call on that connection answered 500.
+        for (var n = 0; n < 20; n++)
+        {
+            var bad = await client.PostAsJsonAsync($"/api/workspaces/{workspace}/leads",
+                new { customer_phone = $"+1555{n:D3}0001", customer_name = "B\u0000", type = "order" });
+            answers.Add(("nul " + n, bad.StatusCode, await bad.Content.ReadAsStringAsync()));
+            var good = await client.PostAsJsonAsync($"/api/workspaces/{workspace}/leads",
+                new { customer_phone = $"+1555{n:D3}0002", customer_name = "A", type = "order" });
+            answers.Add(("good " + n, good.StatusCode, await good.Content.ReadAsStringAsync()));
+        }
+
+        var wrong = answers.Where(a => a.Status != (a.Call.StartsWith("nul", StringComparison.Ordinal) ? HttpStatusCode.BadRequest : HttpStatusCode.OK)).ToList();
+        Assert.True(wrong.Count == 0, string.Join("\n", wrong));
+        Assert.All(answers.Where(a => a.Status == HttpStatusCode.BadRequest),
+            a => Assert.Equal("invalid_input", JsonDocument.Parse(a.Body).RootElement.GetProperty("code").GetString()));
+        Assert.Equal((20L, 20L, 20L), await RowsAsync(workspace));
+    }
+
+    [Fact]
     public async Task PostBatchKeyed_WhenAMiddleRowRaises_AnswersEachRowsTrueOutcomeStoresExactlyThoseLeadsAndReplaysIt()
     {
         var (workspace, owner) = await WorkspaceAsync();

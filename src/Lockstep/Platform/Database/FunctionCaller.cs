@@ -100,7 +100,9 @@ public sealed class FunctionCaller(DatabaseHost database, IConfiguration configu
         var call = new NpgsqlBatchCommand(sql);
         foreach (var arg in args)
         {
-            call.Parameters.Add(arg is NpgsqlParameter given ? given.Clone() : new NpgsqlParameter { Value = arg ?? DBNull.Value });
+            var parameter = arg is NpgsqlParameter given ? given.Clone() : new NpgsqlParameter { Value = arg ?? DBNull.Value };
+            BindTimeErrors.ThrowIfRefused(parameter);
+            call.Parameters.Add(parameter);
         }
         batch.BatchCommands.Add(call);
 
