@@ -180,7 +180,10 @@ create or replace trigger take_recipient_seq
 /*
  * Every new notification is announced on channel lockstep_notifications (delivered at commit) with
  * {seq, recipient_seq, id, recipient_id, workspace_id}; the server's one listener wakes the recipient's streams, which
- * read the rows themselves.
+ * read the rows themselves. Not on Citus: there the insert runs on a worker, inside a transaction the
+ * coordinator commits with two-phase commit, which refuses a NOTIFY (and a worker's NOTIFY would reach only
+ * that worker's listeners). There the server's listener reads the recipients' notification_counters on the
+ * coordinator instead (NotificationListener), and this trigger is dropped each time these definitions apply.
  */
 create or replace function gifts.announce_notification()
 returns trigger
@@ -195,19 +198,53 @@ begin
 end;
 $$;
 
-create or replace trigger announce_notification
-  after insert on gifts.notifications
-  for each row
-  execute function gifts.announce_notification();
+do $$
+begin
+  if exists (select 1 from pg_catalog.pg_extension where extname = 'citus') then
+    drop trigger if exists announce_notification on gifts.notifications;
+  else
+    create or replace trigger announce_notification
+      after insert on gifts.notifications
+      for each row
+      execute function gifts.announce_notification();
+  end if;
+end;
+$$;
 
 /*
- * list_notifications(p_unread_only, p_limit, p_before_seq) → {success, notifications: [{id, seq,
- * recipient_seq, workspace_id, type, data, created_at, read_at}], next_before_seq}: the caller's notifications,
- * newest first, p_limit (1..200) at a time; pass next_before_seq back for the next page (null at the end).
- * Refusals: not_authenticated, invalid_limit.
+ * gifts.notification_totals(p_recipients) → setof (recipient_id, total): server only (the notification
+ * listener on Citus). For each listed recipient with notifications, a number that grows with every
+ * notification committed for them in any workspace (the sum of their counters' last_seq): the listener
+ * wakes a recipient's streams when it changed since its last look.
+ */
+create or replace function gifts.notification_totals(p_recipients uuid[])
+returns table (recipient_id uuid, total bigint)
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+begin
+  return query
+  select c.recipient_id, sum(c.last_seq)::bigint
+  from gifts.notification_counters c
+  where c.recipient_id = any (p_recipients)
+  group by c.recipient_id;
+end;
+$$;
+
+grant execute on function gifts.notification_totals(uuid[]) to lockstep_api;
+
+/*
+ * list_notifications(p_unread_only, p_limit, p_before) → {success, notifications: [{id, seq, recipient_seq,
+ * workspace_id, type, data, created_at, read_at}], next_before}: the caller's notifications over all their
+ * workspaces, newest first by (created_at, id), p_limit (1..200) at a time; pass next_before back as
+ * p_before for the next page (null at the end; db/functions/platform/paging.sql). Not by seq: on Citus
+ * each node takes seq from its own range, so seq says nothing about order across workspaces.
+ * Refusals: not_authenticated, invalid_limit, invalid_cursor.
  */
 create or replace function public.list_notifications(
-  p_unread_only boolean default false, p_limit integer default 50, p_before_seq bigint default null)
+  p_unread_only boolean default false, p_limit integer default 50, p_before text default null)
 returns jsonb
 language plpgsql
 stable
@@ -216,31 +253,38 @@ set search_path = ''
 as $$
 declare
   v_user uuid := auth.uid();
-  v_page jsonb;
+  v_before_at timestamptz;
+  v_before_id uuid;
+  v_refusal jsonb;
 begin
   if v_user is null then
     return platform.refusal('not_authenticated', 'Sign in to see notifications');
   end if;
-  if p_limit is null or p_limit < 1 or p_limit > 200 then
-    return platform.refusal('invalid_limit', 'A page holds 1 to 200 notifications');
+  select k.at, k.id into v_before_at, v_before_id from platform.page_key_uuid(p_before) k;
+  v_refusal := platform.page_refusal(p_limit, p_before, v_before_at);
+  if v_refusal is not null then
+    return v_refusal;
   end if;
-  select coalesce(jsonb_agg(jsonb_build_object(
-           'id', n.id, 'seq', n.seq, 'recipient_seq', n.recipient_seq, 'workspace_id', n.workspace_id,
-           'type', n.type, 'data', n.data, 'created_at', n.created_at, 'read_at', n.read_at) order by n.seq desc), '[]'::jsonb)
-  into v_page
-  from (select * from gifts.notifications n
-        where n.recipient_id = v_user
-          and (not coalesce(p_unread_only, false) or n.read_at is null)
-          and (p_before_seq is null or n.seq < p_before_seq)
-        order by n.seq desc
-        limit p_limit) n;
-  return jsonb_build_object('success', true, 'notifications', v_page,
-    'next_before_seq', case when jsonb_array_length(v_page) = p_limit
-                            then (v_page -> (p_limit - 1) ->> 'seq')::bigint end);
+  return (
+    select jsonb_build_object('success', true,
+             'notifications', coalesce(jsonb_agg(jsonb_build_object(
+               'id', n.id, 'seq', n.seq, 'recipient_seq', n.recipient_seq, 'workspace_id', n.workspace_id,
+               'type', n.type, 'data', n.data, 'created_at', n.created_at, 'read_at', n.read_at)
+               order by n.n) filter (where n.n <= p_limit), '[]'::jsonb),
+             'next_before', case when count(*) > p_limit
+               then max(platform.page_cursor(n.created_at, n.id::text)) filter (where n.n = p_limit) end)
+    from (
+      select n.*, row_number() over (order by n.created_at desc, n.id desc) as n
+      from (select n.* from gifts.notifications n
+            where n.recipient_id = v_user
+              and (not coalesce(p_unread_only, false) or n.read_at is null)
+              and (n.created_at, n.id) < (v_before_at, v_before_id)
+            order by n.created_at desc, n.id desc
+            limit p_limit + 1) n) n);
 end;
 $$;
 
-grant execute on function public.list_notifications(boolean, integer, bigint) to lockstep_api;
+grant execute on function public.list_notifications(boolean, integer, text) to lockstep_api;
 
 /*
  * gifts.notification_positions(p_recipient_id, p_cursor) → jsonb {"<workspace_id>": recipient_seq}: where

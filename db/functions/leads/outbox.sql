@@ -11,8 +11,11 @@
  * leads.claim_outbox(p_limit, p_lease) → jsonb array of {workspace_id, outbox_id, lease_token, message_id,
  * attempts, recipient, body, template: {name, language, parameters} | null, phone_number_id,
  * access_token}: server only (the worker). Takes due rows (next_attempt_at passed: a retry waits out its
- * backoff) with FOR UPDATE SKIP LOCKED and leases them for p_lease under a new token each, so concurrent
- * workers never take one row twice. attempts counts the sends begun so far.
+ * backoff) and leases them for p_lease under a new token each. No FOR UPDATE (Citus refuses it across
+ * shards): the candidates are read without a lock, then claimed by an update whose WHERE re-checks that
+ * the row is still due and unleased; a row another worker claimed meanwhile is re-checked on its committed
+ * version (READ COMMITTED) and left out, so concurrent workers never take one row twice.
+ * attempts counts the sends begun so far.
  */
 create or replace function leads.claim_outbox(p_limit integer, p_lease interval)
 returns jsonb
@@ -21,33 +24,39 @@ security definer
 set search_path = ''
 as $$
 declare
+  v_now timestamptz := now();
   v_claimed jsonb;
 begin
+  -- What is sent is read with the candidates: Citus joins the claimed rows (an intermediate result) with
+  -- other distributed tables only through such colocated joins on workspace_id.
   with due as (
-    select o.workspace_id, o.id
+    select o.workspace_id, o.id, gen_random_uuid() as lease_token, m.body, m.template_name, m.template_language,
+           m.template_parameters, w.phone_number_id, w.access_token
     from leads.outbox o
-    where o.done_at is null and o.next_attempt_at <= now()
-      and (o.claimed_until is null or o.claimed_until < now())
+    join leads.messages m on m.workspace_id = o.workspace_id and m.id = o.message_id
+    left join leads.whatsapp_connections w on w.workspace_id = o.workspace_id
+    where o.done_at is null and o.next_attempt_at <= v_now
+      and (o.claimed_until is null or o.claimed_until < v_now)
     order by o.next_attempt_at
     limit p_limit
-    for update skip locked
   ), claimed as (
     update leads.outbox o
-    set claimed_until = now() + p_lease, lease_token = gen_random_uuid()
+    set claimed_until = v_now + p_lease, lease_token = due.lease_token
     from due
     where o.workspace_id = due.workspace_id and o.id = due.id
-    returning o.*
+      and o.done_at is null and o.next_attempt_at <= v_now
+      and (o.claimed_until is null or o.claimed_until < v_now)
+    returning o.workspace_id, o.id, o.lease_token, o.message_id, o.attempts, o.recipient
   )
   select coalesce(jsonb_agg(jsonb_build_object(
            'workspace_id', c.workspace_id, 'outbox_id', c.id, 'lease_token', c.lease_token, 'message_id', c.message_id,
-           'attempts', c.attempts, 'recipient', c.recipient, 'body', m.body,
-           'template', case when m.template_name is not null then jsonb_build_object(
-             'name', m.template_name, 'language', m.template_language, 'parameters', m.template_parameters) end,
-           'phone_number_id', w.phone_number_id, 'access_token', w.access_token)), '[]'::jsonb)
+           'attempts', c.attempts, 'recipient', c.recipient, 'body', d.body,
+           'template', case when d.template_name is not null then jsonb_build_object(
+             'name', d.template_name, 'language', d.template_language, 'parameters', d.template_parameters) end,
+           'phone_number_id', d.phone_number_id, 'access_token', d.access_token)), '[]'::jsonb)
   into v_claimed
   from claimed c
-  join leads.messages m on m.workspace_id = c.workspace_id and m.id = c.message_id
-  left join leads.whatsapp_connections w on w.workspace_id = c.workspace_id;
+  join due d on d.workspace_id = c.workspace_id and d.id = c.id;
   return v_claimed;
 end;
 $$;

@@ -70,9 +70,11 @@ $$;
 
 /*
  * platform.purge_audit_log(p_before, p_limit) → integer: deletes up to p_limit entries recorded before
- * p_before, oldest first, and returns how many. Server only (the AuditRetention service, which calls it
- * until a batch comes back short). Rows are taken FOR UPDATE SKIP LOCKED: two servers purging at once
- * never wait for each other or delete (and count) the same entry.
+ * p_before, oldest first within each workspace, and returns how many. Server only (the AuditRetention
+ * service, which calls it until a batch comes back short). Citus refuses FOR UPDATE across shards, so the
+ * workspaces of the oldest entries are read first, without a lock, and each is purged by a query on its
+ * own shard that takes its entries FOR UPDATE SKIP LOCKED: two servers purging at once never wait for each
+ * other or delete (and count) the same entry.
  */
 create or replace function platform.purge_audit_log(p_before timestamptz, p_limit integer)
 returns integer
@@ -81,23 +83,34 @@ security definer
 set search_path = ''
 as $$
 declare
-  v_purged integer;
+  v_left integer := greatest(coalesce(p_limit, 0), 0);
+  v_workspace uuid;
+  v_batch integer;
 begin
-  with doomed as (
-    select l.workspace_id, l.id
-    from platform.audit_log l
-    where l.at < p_before
-    order by l.at
-    limit greatest(coalesce(p_limit, 0), 0)
-    for update skip locked
-  ), purged as (
-    delete from platform.audit_log l
-    using doomed d
-    where l.workspace_id = d.workspace_id and l.id = d.id
-    returning 1
-  )
-  select count(*)::integer into v_purged from purged;
-  return v_purged;
+  for v_workspace in
+    select o.workspace_id
+    from (select l.workspace_id, l.at from platform.audit_log l where l.at < p_before order by l.at limit v_left) o
+    group by o.workspace_id
+    order by min(o.at)
+  loop
+    with doomed as (
+      select l.workspace_id, l.id
+      from platform.audit_log l
+      where l.workspace_id = v_workspace and l.at < p_before
+      order by l.at
+      limit v_left
+      for update skip locked
+    ), purged as (
+      delete from platform.audit_log l
+      using doomed d
+      where l.workspace_id = d.workspace_id and l.id = d.id
+      returning 1
+    )
+    select count(*)::integer into v_batch from purged;
+    v_left := v_left - v_batch;
+    exit when v_left = 0;
+  end loop;
+  return greatest(coalesce(p_limit, 0), 0) - v_left;
 end;
 $$;
 

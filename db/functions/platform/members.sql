@@ -36,7 +36,8 @@ begin
   if not exists (
     select 1 from platform.members m where m.workspace_id = old.workspace_id and m.role = 'owner'
   ) then
-    raise exception 'Workspace % would be left without an owner', old.workspace_id
+    -- The message names the constraint too: on Citus the refusal comes back from a worker without it.
+    raise exception 'Workspace % would be left without an owner (constraint "workspace_keeps_owner")', old.workspace_id
       using errcode = '23514', constraint = 'workspace_keeps_owner';
   end if;
   return null;

@@ -27,10 +27,10 @@ public static class NotificationEndpoints
     }
 
     private static async Task<Results<Ok<NotificationPage>, ProblemHttpResult>> List(
-        HttpContext context, FunctionCaller db, bool? unread = null, int? limit = null, long? before = null)
+        HttpContext context, FunctionCaller db, bool? unread = null, int? limit = null, string? before = null)
     {
         var outcome = await db.CallAsync(context,
-            "select public.list_notifications(p_unread_only => $1, p_limit => $2, p_before_seq => $3)::text",
+            "select public.list_notifications(p_unread_only => $1, p_limit => $2, p_before => $3)::text",
             [unread ?? false, limit ?? 50, before], GiftsJson.Default.NotificationPage);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
@@ -146,7 +146,7 @@ public static class NotificationEndpoints
 
 public sealed record Notification(Guid Id, long Seq, long RecipientSeq, Guid WorkspaceId, string Type, JsonElement Data, DateTimeOffset CreatedAt, DateTimeOffset? ReadAt);
 
-public sealed record NotificationPage(Notification[] Notifications, long? NextBeforeSeq);
+public sealed record NotificationPage(Notification[] Notifications, string? NextBefore);
 
 public sealed record NotificationRead(Guid NotificationId, DateTimeOffset ReadAt);
 

@@ -14,6 +14,9 @@ public sealed class NotificationHub
 
     public int SubscriberCount => _subscribers.Values.Sum(s => s.Count);
 
+    /// <summary>The users with at least one open stream.</summary>
+    public Guid[] Users => [.. _subscribers.Where(s => !s.Value.IsEmpty).Select(s => s.Key)];
+
     public Subscription Subscribe(Guid user)
     {
         var subscription = new Subscription(this, user);

@@ -8,6 +8,10 @@ namespace Lockstep.Gifts;
 /// The process's one LISTEN connection on <c>lockstep_notifications</c>: wakes the recipient's streams
 /// for every new notification; reconnects after a failure and then wakes every stream so nothing
 /// announced meanwhile is missed. <c>Lockstep:Gifts:ListenerEnabled=false</c> turns it off.
+/// On Citus nothing is announced (a worker's transaction cannot NOTIFY under two-phase commit): the same
+/// connection asks the coordinator every <c>Lockstep:Gifts:NotificationPollInterval</c> (500 ms) for the
+/// notification totals of the users with open streams and wakes those whose total changed, whatever wrote
+/// the notification.
 /// </summary>
 public sealed class NotificationListener(
     DatabaseHost database, NotificationHub hub, IConfiguration configuration, ILogger<NotificationListener> logger) : BackgroundService
@@ -54,11 +58,16 @@ public sealed class NotificationListener(
     {
         await using var connection = await database.DataSource.OpenConnectionAsync(stoppingToken);
         connection.Notification += (_, e) => Dispatch(e.Payload);
+        outage.Reached();
+        if (await IsCitusAsync(connection, stoppingToken))
+        {
+            await PollAsync(connection, stoppingToken);
+            return;
+        }
         await using (var listen = new NpgsqlCommand($"listen {Channel}", connection))
         {
             await listen.ExecuteNonQueryAsync(stoppingToken);
         }
-        outage.Reached();
         hub.PublishAll();
         while (true)
         {
@@ -68,6 +77,45 @@ public sealed class NotificationListener(
                 await using var probe = new NpgsqlCommand("select 1", connection);
                 await probe.ExecuteScalarAsync(stoppingToken);
             }
+        }
+    }
+
+    private static async Task<bool> IsCitusAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand("select exists (select 1 from pg_catalog.pg_extension where extname = 'citus')", connection);
+        return (bool)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    private async Task PollAsync(NpgsqlConnection connection, CancellationToken stoppingToken)
+    {
+        var interval = configuration.GetValue("Lockstep:Gifts:NotificationPollInterval", TimeSpan.FromMilliseconds(500));
+        var seen = new Dictionary<Guid, long>();
+        hub.PublishAll();
+        while (true)
+        {
+            var users = hub.Users;
+            var totals = new Dictionary<Guid, long>();
+            if (users.Length > 0)
+            {
+                await using var command = new NpgsqlCommand("select recipient_id, total from gifts.notification_totals($1)", connection);
+                command.Parameters.Add(new NpgsqlParameter { Value = users });
+                await using var reader = await command.ExecuteReaderAsync(stoppingToken);
+                while (await reader.ReadAsync(stoppingToken))
+                {
+                    totals[reader.GetGuid(0)] = reader.GetInt64(1);
+                }
+            }
+            // A user seen for the first time is woken too: their stream may have read just before a commit
+            // that this first look already counts.
+            foreach (var (user, total) in totals)
+            {
+                if (!seen.TryGetValue(user, out var before) || before != total)
+                {
+                    hub.Publish(user);
+                }
+            }
+            seen = totals;
+            await Task.Delay(interval, stoppingToken);
         }
     }
 

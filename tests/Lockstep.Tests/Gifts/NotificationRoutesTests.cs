@@ -34,11 +34,11 @@ public sealed class NotificationRoutesTests(ServerFixture server) : IClassFixtur
         {
             var page = await client.GetFromJsonAsync<JsonElement>(url);
             seen.AddRange(page.GetProperty("notifications").EnumerateArray().Select(n => n.GetProperty("data").GetProperty("item_id").GetGuid()));
-            if (page.GetProperty("next_before_seq").ValueKind == JsonValueKind.Null)
+            if (page.GetProperty("next_before").ValueKind == JsonValueKind.Null)
             {
                 break;
             }
-            url = $"/api/notifications?limit=2&before={page.GetProperty("next_before_seq").GetInt64()}";
+            url = $"/api/notifications?limit=2&before={Uri.EscapeDataString(page.GetProperty("next_before").GetString()!)}";
         }
 
         Assert.Equal(items.Reverse(), seen);

@@ -11,7 +11,8 @@ namespace Lockstep.Platform.Database;
 /// A call the server rolled back (40001, 40P01), or that never reached it, is tried again a bounded
 /// number of times; after a lost connection only when the request is a read. A call that ran past its
 /// time (<see cref="CommandTimeoutException"/>, or statement_timeout's 57014) is not: it would only take
-/// as long again.
+/// as long again. A commit that failed on Citus because a worker refused it is raised as that refusal
+/// (<see cref="CommitRefusal"/>).
 /// </summary>
 public sealed class FunctionCaller(DatabaseHost database, IConfiguration configuration)
 {
@@ -34,8 +35,16 @@ public sealed class FunctionCaller(DatabaseHost database, IConfiguration configu
             try
             {
                 await using var connection = await database.DataSource.OpenConnectionAsync(cancellationToken);
+                using var refusal = new CommitRefusal(connection);
                 sent = true;
-                return await ExecuteAsync(connection, null, caller, sql, args, cancellationToken);
+                try
+                {
+                    return await ExecuteAsync(connection, null, caller, sql, args, cancellationToken);
+                }
+                catch (PostgresException e) when (refusal.Of(e) is { } violation)
+                {
+                    throw violation;
+                }
             }
             catch (Exception e) when (attempt < _attempts && !cancellationToken.IsCancellationRequested
                 && (DatabaseCalls.IsRolledBack(e) || (DatabaseCalls.IsConnectionLoss(e) && (!sent || DatabaseCalls.RetryUnknownOutcome))))

@@ -22,7 +22,8 @@ namespace Lockstep.Platform.Http;
 /// Keys are scoped to the caller's token subject; anonymous callers cannot use keys (400).
 /// 5xx responses and exceptions are rolled back and not stored, so the client's retry runs again.
 /// Serialization failures, deadlocks and lost connections are retried here a bounded number of times:
-/// with the key, running again is safe even when a commit's outcome was unknown.
+/// with the key, running again is safe even when a commit's outcome was unknown. A commit a Citus worker
+/// refused fails as that refusal (<see cref="CommitRefusal"/>): nothing is stored, the client gets its 4xx.
 /// Also marks reads (GET/HEAD) so <see cref="FunctionCaller"/> may retry them after a lost connection.
 /// </summary>
 public sealed class Idempotency(RequestDelegate next, DatabaseHost database, IConfiguration configuration, ILogger<Idempotency> logger)
@@ -92,6 +93,7 @@ public sealed class Idempotency(RequestDelegate next, DatabaseHost database, ICo
     {
         var cancellationToken = context.RequestAborted;
         await using var connection = await database.DataSource.OpenConnectionAsync(cancellationToken);
+        using var refusal = new CommitRefusal(connection);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
 
         string begun;
@@ -141,7 +143,14 @@ public sealed class Idempotency(RequestDelegate next, DatabaseHost database, ICo
         var response = context.Response;
         if (response.StatusCode < 500 && await TryCompleteAsync(connection, transaction, scope, key, hash, response, buffer, cancellationToken))
         {
-            await transaction.CommitAsync(cancellationToken);
+            try
+            {
+                await transaction.CommitAsync(cancellationToken);
+            }
+            catch (PostgresException e) when (refusal.Of(e) is { } violation)
+            {
+                throw violation;
+            }
         }
         else
         {
