@@ -3,6 +3,7 @@ using Lockstep.Tests.Support;
 namespace Lockstep.Tests.Crm;
 
 /// <summary>create_client_with_contact and add_contact: one phone per workspace, both rows or neither.</summary>
+[RunsOnCitus]
 public sealed class ClientWithContactTests(DatabaseFixture db) : IClassFixture<DatabaseFixture>
 {
     private Task<long> ClientsAsync(Guid workspace) =>

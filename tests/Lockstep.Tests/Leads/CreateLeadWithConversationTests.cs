@@ -5,6 +5,7 @@ using Npgsql;
 namespace Lockstep.Tests.Leads;
 
 /// <summary>create_lead_with_conversation: lead and conversation both or neither; owner from the token.</summary>
+[RunsOnCitus]
 public sealed class CreateLeadWithConversationTests(DatabaseFixture db) : IClassFixture<DatabaseFixture>
 {
     private const string Create = "select public.create_lead_with_conversation($1, $2, $3, $4)::text";

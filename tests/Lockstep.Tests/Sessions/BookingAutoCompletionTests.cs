@@ -7,6 +7,7 @@ using static Lockstep.Tests.Sessions.SessionsTestData;
 namespace Lockstep.Tests.Sessions;
 
 /// <summary>Auto-completion passes: each due booking once, failures isolated, concurrent passes never double-consume.</summary>
+[RunsOnCitus]
 public sealed class BookingAutoCompletionTests(DatabaseFixture db) : IClassFixture<DatabaseFixture>
 {
     private Task<int> ScheduledDueAsync(Guid workspace) =>

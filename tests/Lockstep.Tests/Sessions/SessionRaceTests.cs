@@ -8,6 +8,7 @@ using static Lockstep.Tests.Sessions.SessionsTestData;
 namespace Lockstep.Tests.Sessions;
 
 /// <summary>use_session, release_session and complete_booking under many real concurrent connections.</summary>
+[RunsOnCitus]
 public sealed class SessionRaceTests : IClassFixture<DatabaseFixture>, IAsyncLifetime
 {
     private readonly DatabaseFixture _db;
