@@ -105,7 +105,7 @@ public sealed class CreateLeadWithConversationTests(DatabaseFixture db) : IClass
             "insert into leads.leads (workspace_id, contact_id, type) values ($1, $2, 'spam') returning id", workspace, contact));
 
         Assert.Equal(PostgresErrorCodes.CheckViolation, e.SqlState);
-        Assert.Equal("leads_type_valid", e.ConstraintName);
+        Assert.Equal("leads_type_valid", await db.ViolatedConstraintAsync(e));
     }
 
     [Fact]
