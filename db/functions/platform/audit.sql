@@ -1,6 +1,7 @@
 /*
  * platform.audit_row() → trigger: writes one audit_log entry for the changed row. Arguments: the
- * row's key column and its workspace column. An update that changes nothing is not recorded. Secrets
+ * row's key column, its workspace column and the table's name: on Citus the trigger fires on a worker's
+ * shard, whose own name (crm.contacts_102170) is not the table's. An update that changes nothing is not recorded. Secrets
  * (access_token) are left out of the copies; a delete erases the row's personal fields from its earlier
  * entries and leaves them out of its own (audit_retention.sql).
  */
@@ -15,6 +16,7 @@ declare
   v_after jsonb := case when tg_op <> 'DELETE' then to_jsonb(new) - 'access_token' end;
   v_row jsonb := coalesce(v_after, v_before);
   v_actor uuid := auth.uid();
+  v_table text := tg_argv[2];
   v_context text;
   v_operation text;
 begin
@@ -22,7 +24,7 @@ begin
     return null;
   end if;
   if tg_op = 'DELETE' then
-    v_before := platform.erase_audit_personal_data(tg_table_schema || '.' || tg_table_name, (v_row ->> tg_argv[1])::uuid, v_row ->> tg_argv[0], v_before);
+    v_before := platform.erase_audit_personal_data(v_table, (v_row ->> tg_argv[1])::uuid, v_row ->> tg_argv[0], v_before);
   end if;
   -- The call stack, innermost first: the last function named is the operation the caller invoked.
   get diagnostics v_context = pg_context;
@@ -36,7 +38,7 @@ begin
 
   insert into platform.audit_log (workspace_id, actor_id, operation, action, entity_table, entity_id, before, after)
   values ((v_row ->> tg_argv[1])::uuid, v_actor, v_operation, lower(tg_op),
-          tg_table_schema || '.' || tg_table_name, v_row ->> tg_argv[0], v_before, v_after);
+          v_table, v_row ->> tg_argv[0], v_before, v_after);
   return null;
 end;
 $$;
@@ -64,8 +66,9 @@ begin
   if v_key is null then
     raise exception 'audit_table: % has no primary key besides workspace_id', p_table;
   end if;
-  execute format('create or replace trigger audit after insert or update or delete on %s for each row execute function platform.audit_row(%L, %L)',
-                 p_table, v_key, v_workspace);
+  execute format('create or replace trigger audit after insert or update or delete on %s for each row execute function platform.audit_row(%L, %L, %L)',
+                 p_table, v_key, v_workspace,
+                 (select format('%s.%s', n.nspname, c.relname) from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace where c.oid = p_table));
 end;
 $$;
 

@@ -5,6 +5,7 @@ using Lockstep.Tests.Support;
 namespace Lockstep.Tests.Crm;
 
 /// <summary>import_contacts straight through SQL: every row's answer for a large mixed file, and how it writes.</summary>
+[RunsOnCitus]
 public sealed class ContactImportTests(DatabaseFixture db) : IClassFixture<DatabaseFixture>
 {
     /// <summary>What one row must be answered: its outcome, a refusal code, and whose id it names.</summary>

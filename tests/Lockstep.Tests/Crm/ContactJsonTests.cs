@@ -3,6 +3,7 @@ using Lockstep.Tests.Support;
 namespace Lockstep.Tests.Crm;
 
 /// <summary>get_client and list_clients show a contact with exactly the keys and values of its row.</summary>
+[RunsOnCitus]
 public sealed class ContactJsonTests(DatabaseFixture db) : IClassFixture<DatabaseFixture>
 {
     // A contact as the API has always shown it: these columns under these keys.

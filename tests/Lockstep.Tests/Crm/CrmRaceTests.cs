@@ -3,6 +3,7 @@ using Lockstep.Tests.Support;
 namespace Lockstep.Tests.Crm;
 
 /// <summary>The CRM invariants under many real concurrent connections, checked in SQL afterwards.</summary>
+[RunsOnCitus]
 public sealed class CrmRaceTests(DatabaseFixture db) : IClassFixture<DatabaseFixture>
 {
     [Fact]

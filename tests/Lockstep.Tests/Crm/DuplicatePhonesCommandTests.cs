@@ -7,6 +7,7 @@ namespace Lockstep.Tests.Crm;
 
 /// <summary><c>lockstep contacts duplicates</c> over crm.contacts and over a table imported from elsewhere.</summary>
 [Collection(nameof(ProcessWideState))]
+[RunsOnCitus]
 public sealed class DuplicatePhonesCommandTests(DatabaseFixture db) : IClassFixture<DatabaseFixture>
 {
     private async Task<(Guid One, Guid Two)> ImportedTableAsync()

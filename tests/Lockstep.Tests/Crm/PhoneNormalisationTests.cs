@@ -3,6 +3,7 @@ using Lockstep.Tests.Support;
 namespace Lockstep.Tests.Crm;
 
 /// <summary>crm.normalize_phone: the documented rules, one row each.</summary>
+[RunsOnCitus]
 public sealed class PhoneNormalisationTests(DatabaseFixture db) : IClassFixture<DatabaseFixture>
 {
     [Theory]

@@ -11,6 +11,7 @@ namespace Lockstep.Tests.Crm;
 /// calling code, each written the ways people write numbers. Print the table's size and the deviations with
 /// dotnet test Lockstep.slnx --filter "FullyQualifiedName~PhoneOracleTests" --logger "console;verbosity=detailed"
 /// </summary>
+[RunsOnCitus]
 public sealed class PhoneOracleTests(DatabaseFixture db, ITestOutputHelper output) : IClassFixture<DatabaseFixture>
 {
     private static readonly PhoneNumberUtil Util = PhoneNumberUtil.GetInstance();

@@ -5,6 +5,7 @@ using static Lockstep.Tests.Gifts.GiftGroup;
 namespace Lockstep.Tests.Gifts;
 
 /// <summary>The claim, split and pledge rules of the SQL functions, one caller at a time.</summary>
+[RunsOnCitus]
 public sealed class ClaimRulesTests(DatabaseFixture db) : IClassFixture<DatabaseFixture>
 {
     [Fact]

@@ -9,6 +9,7 @@ namespace Lockstep.Tests.Gifts;
 /// Who each trigger notifies, as a table: steps run by K (claimer), A, B (members); D is a member who does
 /// nothing; C is the celebrant, who is never notified about their own items. The item costs 100.00.
 /// </summary>
+[RunsOnCitus]
 public sealed class NotificationTriggerTests(DatabaseFixture db) : IClassFixture<DatabaseFixture>
 {
     public static TheoryData<string, string[], string[]> Cases => new()

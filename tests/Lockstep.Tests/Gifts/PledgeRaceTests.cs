@@ -6,6 +6,7 @@ using static Lockstep.Tests.Gifts.GiftGroup;
 namespace Lockstep.Tests.Gifts;
 
 /// <summary>Pledges add up to the item's total exactly, under many concurrent pledgers.</summary>
+[RunsOnCitus]
 public sealed class PledgeRaceTests(DatabaseFixture db) : IClassFixture<DatabaseFixture>
 {
     private Task<decimal> SumAsync(Guid item) =>

@@ -5,6 +5,7 @@ using Npgsql;
 namespace Lockstep.Tests.Leads;
 
 /// <summary>create_lead_with_conversation: lead and conversation both or neither; owner from the token.</summary>
+[RunsOnCitus]
 public sealed class CreateLeadWithConversationTests(DatabaseFixture db) : IClassFixture<DatabaseFixture>
 {
     private const string Create = "select public.create_lead_with_conversation($1, $2, $3, $4)::text";
@@ -104,7 +105,7 @@ public sealed class CreateLeadWithConversationTests(DatabaseFixture db) : IClass
             "insert into leads.leads (workspace_id, contact_id, type) values ($1, $2, 'spam') returning id", workspace, contact));
 
         Assert.Equal(PostgresErrorCodes.CheckViolation, e.SqlState);
-        Assert.Equal("leads_type_valid", e.ConstraintName);
+        Assert.Equal("leads_type_valid", await db.ViolatedConstraintAsync(e));
     }
 
     [Fact]

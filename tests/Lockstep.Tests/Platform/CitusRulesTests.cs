@@ -9,6 +9,7 @@ namespace Lockstep.Tests.Platform;
 /// (db/README.md), read from the catalog of plain PostgreSQL so a later file cannot drift. Offenders are
 /// named with the file that defines them.
 /// </summary>
+[RunsOnCitus]
 public sealed partial class CitusRulesTests(DatabaseFixture db) : IClassFixture<DatabaseFixture>
 {
     private static readonly string[] FunctionSchemas = ["public", "platform", "crm", "leads", "sessions", "gifts", "auth"];

@@ -9,6 +9,7 @@ namespace Lockstep.Tests.Platform;
 /// both sides; every unique constraint or index of a tenant table includes workspace_id; every table of
 /// a module schema is a tenant table unless it is one of the few global ones.
 /// </summary>
+[RunsOnCitus]
 public sealed class TenantKeyRulesTests(DatabaseFixture db) : IClassFixture<DatabaseFixture>
 {
     private static readonly string[] ModuleSchemas = ["platform", "crm", "leads", "sessions", "gifts"];

@@ -11,6 +11,7 @@ namespace Lockstep.Tests.Reliability;
 /// the entries themselves stay. Whoever deletes — direct SQL as the owner, a cascade, a function.
 /// Sentinel values are searched for in the before/after text of every entry of the workspace.
 /// </summary>
+[RunsOnCitus]
 public sealed class AuditErasureTests(DatabaseFixture db) : IClassFixture<DatabaseFixture>
 {
     private sealed record Person(string Name, string Phone, string E164, string Email)

@@ -11,6 +11,7 @@ namespace Lockstep.Tests.Reliability;
 /// <c>platform.purge_audit_log</c> (FOR UPDATE SKIP LOCKED), looped until a batch comes back short;
 /// purgers running at once neither wait for each other nor count an entry twice.
 /// </summary>
+[RunsOnCitus]
 public sealed class AuditRetentionTests(DatabaseFixture db) : IClassFixture<DatabaseFixture>
 {
     private static readonly DateTimeOffset Cutoff = DateTimeOffset.UtcNow.AddDays(-365);

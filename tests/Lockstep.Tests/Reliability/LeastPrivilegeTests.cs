@@ -11,6 +11,7 @@ namespace Lockstep.Tests.Reliability;
 /// executable by PUBLIC, now or by default later, and the serving role only what a definition file
 /// grants it; the serving role can touch no table directly. Offenders are named with their file.
 /// </summary>
+[RunsOnCitus]
 public sealed class LeastPrivilegeTests(DatabaseFixture db) : IClassFixture<DatabaseFixture>
 {
     private static readonly string[] ModuleSchemas = ["platform", "crm", "leads", "sessions", "gifts"];

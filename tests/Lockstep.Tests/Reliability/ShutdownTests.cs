@@ -7,6 +7,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace Lockstep.Tests.Reliability;
 
 /// <summary>Graceful shutdown: a stopping outbox worker gives back the rows it claimed but did not try.</summary>
+[RunsOnCitus]
 public sealed class ShutdownTests(DatabaseFixture db) : IClassFixture<DatabaseFixture>
 {
     [Fact]

@@ -7,6 +7,7 @@ using static Lockstep.Tests.Sessions.SessionsTestData;
 namespace Lockstep.Tests.Sessions;
 
 /// <summary>Auto-completion passes: each due booking once, failures isolated, concurrent passes never double-consume.</summary>
+[RunsOnCitus]
 public sealed class BookingAutoCompletionTests(DatabaseFixture db) : IClassFixture<DatabaseFixture>
 {
     private Task<int> ScheduledDueAsync(Guid workspace) =>
@@ -47,14 +48,19 @@ public sealed class BookingAutoCompletionTests(DatabaseFixture db) : IClassFixtu
         var doomed = await BookingAsync(db, owner, client, pack, past);
         await BookingAsync(db, owner, client, pack, past.AddMinutes(10));
         await BookingAsync(db, owner, client, pack, past.AddMinutes(20));
-        // A trigger that breaks the completion of one booking stands in for any unexpected failure.
+        // A trigger that breaks the completion of one booking stands in for any unexpected failure. On Citus
+        // trigger DDL on a distributed table needs the setting Lockstep's own migrations set, and a function
+        // command may not follow it in the same transaction (the trigger is created on every shard at once).
         await db.ScalarAsync<int>($"""
             create function public.fail_one_booking() returns trigger language plpgsql as $$
             begin
               if new.id = '{doomed}' and new.status = 'completed' then raise exception 'boom'; end if;
               return new;
             end $$;
+            begin;
+            set local citus.enable_unsafe_triggers = on;
             create trigger fail_one_booking before update on sessions.bookings for each row execute function public.fail_one_booking();
+            commit;
             select 1
             """);
         try
@@ -69,7 +75,14 @@ public sealed class BookingAutoCompletionTests(DatabaseFixture db) : IClassFixtu
         }
         finally
         {
-            await db.ScalarAsync<int>("drop trigger fail_one_booking on sessions.bookings; drop function public.fail_one_booking(); select 1");
+            await db.ScalarAsync<int>("""
+                begin;
+                set local citus.enable_unsafe_triggers = on;
+                drop trigger fail_one_booking on sessions.bookings;
+                commit;
+                drop function public.fail_one_booking();
+                select 1
+                """);
         }
     }
 

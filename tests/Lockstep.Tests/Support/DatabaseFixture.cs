@@ -109,6 +109,14 @@ public class DatabaseFixture : IAsyncLifetime
         return false;
     }
 
+    /// <summary>
+    /// The constraint <paramref name="e"/> violated, as the schema names it, read the way the product reads
+    /// it (<c>platform.violated_constraint</c>): on Citus a violation relayed from a worker carries no
+    /// constraint name, only the shard's copy of it in the message.
+    /// </summary>
+    public Task<string> ViolatedConstraintAsync(PostgresException e) =>
+        ScalarAsync<string>("select platform.violated_constraint($1, $2)", e.ConstraintName, e.MessageText);
+
     public async Task<T> ScalarAsync<T>(string sql, params object?[] args)
     {
         await using var command = DataSource.CreateCommand(sql);

@@ -3,7 +3,6 @@ using Lockstep.Platform.Database;
 using Lockstep.Tests.Support;
 using Microsoft.Extensions.Configuration;
 using Npgsql;
-using Xunit.Abstractions;
 
 namespace Lockstep.Tests.Platform.Database;
 
@@ -24,11 +23,7 @@ public sealed class CitusClusterFixture : IAsyncLifetime
           primary key (workspace_id, id));
         """);
 
-    private readonly List<(ClusterFolder Folder, EmbeddedPostgres Cluster)> _nodes = [];
-
-    public static bool CitusInstalled { get; } = Directory.Exists("/usr/lib/postgresql")
-        && Directory.GetDirectories("/usr/lib/postgresql").Any(dir => File.Exists(Path.Combine(dir, "lib", "citus.so")))
-        || File.Exists(Path.Combine(PgConfigPkgLibDir(), "citus.so"));
+    private readonly CitusNodes _nodes = new();
 
     public NpgsqlDataSource DataSource { get; private set; } = null!;
 
@@ -42,25 +37,17 @@ public sealed class CitusClusterFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        if (!CitusInstalled)
+        if (!CitusInstallation.Installed)
         {
             return;
         }
-        var nodes = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => StartNodeAsync()));
-        var coordinator = nodes[0];
-        var password = new NpgsqlConnectionStringBuilder(coordinator.ConnectionString).Password!;
-        foreach (var node in nodes)
+        await _nodes.StartAsync("lockstep", new Dictionary<string, string>
         {
-            // One password for the superuser on every node, handed to Citus for its node-to-node connections.
-            await ExecuteAsync(node.ConnectionString, $"""
-                create extension citus;
-                alter role lockstep password '{password}';
-                insert into pg_dist_authinfo (nodeid, rolename, authinfo) values (0, 'lockstep', 'password={password}');
-                """);
-        }
-        var adding = string.Join(";\n", nodes.Skip(1).Select(worker => $"select citus_add_node('127.0.0.1', {worker.Port})"));
-        await ExecuteAsync(coordinator.ConnectionString, $"select citus_set_coordinator_host('127.0.0.1', {coordinator.Port});\n{adding}");
-
+            ["max_connections"] = "200",
+            ["fsync"] = "off",
+            ["synchronous_commit"] = "off",
+        });
+        var coordinator = _nodes.Coordinator;
         DataSource = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(coordinator.ConnectionString) { MaxPoolSize = 100 }.ConnectionString);
         var runner = MigrationRunner.BuiltIn(DataSource);
         First = await runner.ApplyAsync();
@@ -74,57 +61,6 @@ public sealed class CitusClusterFixture : IAsyncLifetime
             new NpgsqlConnectionStringBuilder(coordinator.ConnectionString) { MaxPoolSize = 100 }.ConnectionString, new ConfigurationBuilder().Build()));
     }
 
-    private async Task<EmbeddedPostgres> StartNodeAsync()
-    {
-        var folder = new ClusterFolder();
-        var cluster = new EmbeddedPostgres(new EmbeddedPostgresOptions
-        {
-            DataDir = folder.Path,
-            Port = 0,
-            Settings = new Dictionary<string, string>
-            {
-                ["shared_preload_libraries"] = "citus",
-                ["max_prepared_transactions"] = "100",
-                ["max_connections"] = "200",
-                ["fsync"] = "off",
-                ["synchronous_commit"] = "off",
-            },
-        });
-        lock (_nodes)
-        {
-            _nodes.Add((folder, cluster));
-        }
-        await cluster.StartAsync();
-        return cluster;
-    }
-
-    private static async Task ExecuteAsync(string connectionString, string sql)
-    {
-        await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false }.ConnectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        await command.ExecuteNonQueryAsync();
-    }
-
-    private static string PgConfigPkgLibDir()
-    {
-        try
-        {
-            using var process = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("pg_config", "--pkglibdir")
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-            })!;
-            var output = process.StandardOutput.ReadToEnd().Trim();
-            process.WaitForExit();
-            return process.ExitCode == 0 ? output : "";
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            return ""; // pg_config is not installed
-        }
-    }
-
     public async Task DisposeAsync()
     {
         if (ServingDataSource is not null)
@@ -135,35 +71,17 @@ public sealed class CitusClusterFixture : IAsyncLifetime
         {
             await DataSource.DisposeAsync();
         }
-        foreach (var (folder, cluster) in _nodes)
-        {
-            await cluster.StopAsync();
-            await folder.DisposeAsync();
-        }
+        await _nodes.DisposeAsync();
     }
 }
 
-public sealed class CitusDistributionTests(CitusClusterFixture cluster, ITestOutputHelper output) : IClassFixture<CitusClusterFixture>
+public sealed class CitusDistributionTests(CitusClusterFixture cluster) : IClassFixture<CitusClusterFixture>
 {
     private static readonly string[] Globals = ["platform.idempotency_keys", "platform.schema_definitions", "platform.schema_migrations"];
 
-    private bool Skipped()
-    {
-        if (!CitusClusterFixture.CitusInstalled)
-        {
-            output.WriteLine("Citus not installed: skipped");
-            return true;
-        }
-        return false;
-    }
-
-    [Fact]
+    [CitusFact]
     public async Task ApplyAsync_OnCitus_DistributesTenantTablesByWorkspaceColocatedWithWorkspacesAndKeepsGlobalsOnTheCoordinator()
     {
-        if (Skipped())
-        {
-            return;
-        }
         var tables = new Dictionary<string, (string Method, string? Key, string Replication, bool Colocated)>();
         await using (var command = cluster.DataSource.CreateCommand("""
             select c.oid::regclass::text, d.partmethod::text, column_to_column_name(d.logicalrelid, d.partkey), d.repmodel::text,
@@ -191,25 +109,17 @@ public sealed class CitusDistributionTests(CitusClusterFixture cluster, ITestOut
         Assert.StartsWith("platform.workspaces:", cluster.First.Distributed[0]);
     }
 
-    [Fact]
+    [CitusFact]
     public void ApplyAsync_OnCitusWhenRunAgainWithEveryDefinitionChanged_ReappliesThemAllAndDistributesNothing()
     {
-        if (Skipped())
-        {
-            return;
-        }
         Assert.Empty(cluster.Second.Migrations);
         Assert.Equal(Definition.BuiltIn.Count, cluster.Second.Definitions.Count);
         Assert.Empty(cluster.Second.Distributed);
     }
 
-    [Fact]
+    [CitusFact]
     public async Task ApplyAsync_OnCitusWhenALaterMigrationAddsATenantTable_DistributesItColocatedAtThatRun()
     {
-        if (Skipped())
-        {
-            return;
-        }
         Assert.Equal([CitusClusterFixture.Later.Name], cluster.Third.Migrations);
         Assert.Equal(["crm.client_notes: distributed by workspace_id, colocated with platform.workspaces"], cluster.Third.Distributed);
         await using var colocated = cluster.DataSource.CreateCommand("""
@@ -220,13 +130,9 @@ public sealed class CitusDistributionTests(CitusClusterFixture cluster, ITestOut
         Assert.True((bool)(await colocated.ExecuteScalarAsync())!);
     }
 
-    [Fact]
+    [CitusFact]
     public async Task ListWorkspaces_OnCitus_ReturnsTheWorkspaceJustCreated()
     {
-        if (Skipped())
-        {
-            return;
-        }
         var owner = Guid.NewGuid();
         var workspace = await CreateWorkspaceAsync(owner);
 
@@ -236,13 +142,9 @@ public sealed class CitusDistributionTests(CitusClusterFixture cluster, ITestOut
         Assert.Equal(workspace, mine.GetProperty("workspace_id").GetGuid());
     }
 
-    [Fact]
+    [CitusFact]
     public async Task CreateClientWithContact_OnCitusWhenThePhoneIsTaken_RefusesPhoneTaken()
     {
-        if (Skipped())
-        {
-            return;
-        }
         var owner = Guid.NewGuid();
         var workspace = await CreateWorkspaceAsync(owner);
         const string create = "select public.create_client_with_contact(p_workspace_id => $1, p_client_name => $2, p_contact_name => $3, p_contact_phone => $4)::text";
@@ -255,13 +157,9 @@ public sealed class CitusDistributionTests(CitusClusterFixture cluster, ITestOut
         Assert.Equal("phone_taken", second.GetProperty("code").GetString());
     }
 
-    [Fact]
+    [CitusFact]
     public async Task UseSession_OnCitusWhenThirtyTwoCallersRaceOnATenSessionPack_ExactlyTenSucceed()
     {
-        if (Skipped())
-        {
-            return;
-        }
         var owner = Guid.NewGuid();
         var workspace = await CreateWorkspaceAsync(owner);
         var client = (await CallAsync(owner, "select public.create_client_with_contact(p_workspace_id => $1, p_client_name => $2, p_contact_name => $3)::text",
@@ -294,13 +192,9 @@ public sealed class CitusDistributionTests(CitusClusterFixture cluster, ITestOut
         Assert.Equal(10, (int)(await used.ExecuteScalarAsync())!);
     }
 
-    [Fact]
+    [CitusFact]
     public async Task KeyedRequest_OnCitus_BeginsCallsAndCompletesInOneTransaction()
     {
-        if (Skipped())
-        {
-            return;
-        }
         var owner = Guid.NewGuid();
         var workspace = await CreateWorkspaceAsync(owner);
         var key = Guid.NewGuid().ToString("N");

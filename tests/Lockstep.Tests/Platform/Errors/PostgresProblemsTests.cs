@@ -40,6 +40,7 @@ public sealed class ScratchDatabaseFixture : DatabaseFixture
     }
 }
 
+[RunsOnCitus]
 public sealed class PostgresProblemsTests(ScratchDatabaseFixture db) : IClassFixture<ScratchDatabaseFixture>
 {
     /// <summary>Runs <paramref name="sql"/> in a transaction that is rolled back and returns the error it raised.</summary>

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Hosting;
 
 namespace Lockstep.Tests.Platform.Rpc;
 
+[RunsOnCitus]
 public sealed class RpcCatalogTests(DatabaseFixture db) : IClassFixture<DatabaseFixture>
 {
     [Fact]

@@ -5,6 +5,7 @@ using Npgsql;
 namespace Lockstep.Tests.Platform.Workspaces;
 
 /// <summary>"A workspace always keeps at least one owner", under concurrent demotion and removal.</summary>
+[RunsOnCitus]
 public sealed class LastOwnerRaceTests(DatabaseFixture db) : IClassFixture<DatabaseFixture>
 {
     private async Task<(Guid Workspace, Guid[] Owners)> WorkspaceWithOwnersAsync(int owners)

@@ -6,6 +6,7 @@ using Xunit.Abstractions;
 namespace Lockstep.Tests.Platform.Workspaces;
 
 /// <summary>The workspace lock of member changes: it orders them against each other, and nothing else.</summary>
+[RunsOnCitus]
 public sealed class MemberLockTests(DatabaseFixture db, ITestOutputHelper output) : IClassFixture<DatabaseFixture>
 {
     private async Task<Guid> WorkspaceAsync(Guid owner, params (Guid User, string Role)[] members)

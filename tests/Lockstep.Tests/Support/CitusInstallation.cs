@@ -1,0 +1,50 @@
+using Lockstep.Platform.Database;
+using Microsoft.Extensions.Configuration;
+
+namespace Lockstep.Tests.Support;
+
+/// <summary>
+/// Where the Citus tests find Citus: the directory <c>Lockstep:Test:Citus</c> names (environment
+/// <c>Lockstep__Test__Citus</c>), else the <c>lib</c> directory beside the PostgreSQL server binaries the
+/// embedded cluster uses. Installed when that directory holds <c>citus.so</c>; the nodes are then started
+/// from the <c>bin</c> directory beside it, so the server and the extension come from one build.
+/// </summary>
+public static class CitusInstallation
+{
+    public static string LibDir { get; } = FindLibDir();
+
+    public static bool Installed { get; } = LibDir.Length > 0 && File.Exists(Path.Combine(LibDir, "citus.so"));
+
+    public static string BinDir => Path.Combine(Path.GetDirectoryName(Path.GetFullPath(LibDir))!, "bin");
+
+    public static string SkipReason => $"Citus is not installed: no citus.so in {LibDir}";
+
+    private static string FindLibDir()
+    {
+        var configured = new ConfigurationBuilder().AddEnvironmentVariables().Build()["Lockstep:Test:Citus"];
+        if (!string.IsNullOrWhiteSpace(configured))
+        {
+            return configured;
+        }
+        try
+        {
+            return Path.Combine(Path.GetDirectoryName(PostgresBinaries.Find(null))!, "lib");
+        }
+        catch (EmbeddedPostgresException)
+        {
+            return ""; // no PostgreSQL at all: every database test says so on its own
+        }
+    }
+}
+
+/// <summary>A test that needs a real Citus cluster: reported as skipped, with the reason, when Citus is not installed.</summary>
+public sealed class CitusFactAttribute : FactAttribute
+{
+    public CitusFactAttribute()
+    {
+        if (!CitusInstallation.Installed)
+        {
+            Skip = CitusInstallation.SkipReason;
+        }
+    }
+}
