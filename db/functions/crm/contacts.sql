@@ -108,12 +108,11 @@ $$;
 grant execute on function public.add_contact(uuid, uuid, text, text, text, boolean) to lockstep_api;
 
 /*
- * set_primary_contact(p_client_id, p_contact_id, p_workspace_id) → {success, client_id, contact_id}: makes
- * one of a client's contacts its primary. p_workspace_id is optional (the seed's signature had none);
- * given, it must be the client's workspace, and the call stays on that workspace's rows.
- * Members only. Refusals: client_not_found, contact_not_found.
+ * set_primary_contact(p_workspace_id, p_client_id, p_contact_id) → {success, client_id, contact_id}: makes
+ * one of a client's contacts its primary. Members only. Refusals: client_not_found (also another
+ * workspace's client), contact_not_found.
  */
-create or replace function public.set_primary_contact(p_client_id uuid, p_contact_id uuid, p_workspace_id uuid default null)
+create or replace function public.set_primary_contact(p_workspace_id uuid, p_client_id uuid, p_contact_id uuid)
 returns jsonb
 language plpgsql
 security definer
@@ -121,36 +120,53 @@ set search_path = ''
 as $$
 declare
   v_user uuid := auth.uid();
-  v_workspace_id uuid := p_workspace_id;
 begin
-  if v_workspace_id is null then
-    select c.workspace_id into v_workspace_id from crm.clients c where c.id = p_client_id;
-  end if;
-  if v_workspace_id is null or platform.member_role(v_workspace_id, v_user) is null then
+  if platform.member_role(p_workspace_id, v_user) is null then
     return platform.refusal('client_not_found', 'Client not found');
   end if;
   -- Concurrent swaps on one client queue here; each then sees the previous one's primary.
-  perform 1 from crm.clients c where c.workspace_id = v_workspace_id and c.id = p_client_id for update;
+  perform 1 from crm.clients c where c.workspace_id = p_workspace_id and c.id = p_client_id for update;
   if not found then
     return platform.refusal('client_not_found', 'Client not found');
   end if;
   perform 1 from crm.contacts c
-  where c.workspace_id = v_workspace_id and c.client_id = p_client_id and c.id = p_contact_id;
+  where c.workspace_id = p_workspace_id and c.client_id = p_client_id and c.id = p_contact_id;
   if not found then
     return platform.refusal('contact_not_found', 'That contact does not belong to this client');
   end if;
 
   -- Demote first, then promote: the partial unique index never sees two primaries.
   update crm.contacts set is_primary = false
-  where workspace_id = v_workspace_id and client_id = p_client_id and is_primary and id <> p_contact_id;
+  where workspace_id = p_workspace_id and client_id = p_client_id and is_primary and id <> p_contact_id;
   update crm.contacts set is_primary = true
-  where workspace_id = v_workspace_id and client_id = p_client_id and id = p_contact_id and not is_primary;
+  where workspace_id = p_workspace_id and client_id = p_client_id and id = p_contact_id and not is_primary;
 
   return jsonb_build_object('success', true, 'client_id', p_client_id, 'contact_id', p_contact_id);
 end;
 $$;
 
 grant execute on function public.set_primary_contact(uuid, uuid, uuid) to lockstep_api;
+
+/*
+ * set_primary_contact(p_client_id, p_contact_id) → {success, client_id, contact_id}: the seed's form of
+ * set_primary_contact(p_workspace_id, p_client_id, p_contact_id), the client's workspace looked up first
+ * (on Citus, across every shard).
+ */
+create or replace function public.set_primary_contact(p_client_id uuid, p_contact_id uuid)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_workspace_id uuid;
+begin
+  select c.workspace_id into v_workspace_id from crm.clients c where c.id = p_client_id;
+  return public.set_primary_contact(v_workspace_id, p_client_id, p_contact_id);
+end;
+$$;
+
+grant execute on function public.set_primary_contact(uuid, uuid) to lockstep_api;
 
 /*
  * import_contacts(p_workspace_id, p_rows) → {success, created, existing, rejected, rows: [{row, outcome,

@@ -1,9 +1,9 @@
 /*
- * claim_item(p_item_id) → {success, claim_id, item_id, claim_type: 'full', amount}: claims the whole
+ * claim_item(p_workspace_id, p_item_id) → {success, claim_id, item_id, claim_type: 'full', amount}: claims the whole
  * item. Refusals: not_authenticated, item_not_found (also for outsiders), celebrant_forbidden,
  * item_already_claimed.
  */
-create or replace function public.claim_item(p_item_id uuid)
+create or replace function public.claim_item(p_workspace_id uuid, p_item_id uuid)
 returns jsonb
 language plpgsql
 security definer
@@ -17,7 +17,7 @@ begin
   if v_user is null then
     return platform.refusal('not_authenticated', 'Sign in to claim an item');
   end if;
-  select * into v_item from gifts.locate_item(p_item_id);
+  select * into v_item from gifts.locate_item(p_workspace_id, p_item_id);
   if v_item.workspace_id is null or platform.member_role(v_item.workspace_id, v_user) is null then
     return platform.refusal('item_not_found', 'Item not found');
   end if;
@@ -36,15 +36,32 @@ begin
 end;
 $$;
 
+grant execute on function public.claim_item(uuid, uuid) to lockstep_api;
+
+/*
+ * claim_item(p_item_id) → the same as claim_item(p_workspace_id, p_item_id): the seed's form;
+ * the item's workspace is looked up first (on Citus, across every shard).
+ */
+create or replace function public.claim_item(p_item_id uuid)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  return public.claim_item(gifts.item_workspace(p_item_id), p_item_id);
+end;
+$$;
+
 grant execute on function public.claim_item(uuid) to lockstep_api;
 
 /*
- * unclaim_item(p_item_id) → {success, item_id}: the claimer withdraws a full claim or an open split;
+ * unclaim_item(p_workspace_id, p_item_id) → {success, item_id}: the claimer withdraws a full claim or an open split;
  * the split's additional costs go with it.
  * Refusals: not_authenticated, item_not_found, celebrant_forbidden, item_not_claimed, claimer_only_forbidden,
  * has_contributions ("Cannot unclaim: item has contributions from other members").
  */
-create or replace function public.unclaim_item(p_item_id uuid)
+create or replace function public.unclaim_item(p_workspace_id uuid, p_item_id uuid)
 returns jsonb
 language plpgsql
 security definer
@@ -58,7 +75,7 @@ begin
   if v_user is null then
     return platform.refusal('not_authenticated', 'Sign in to unclaim an item');
   end if;
-  select * into v_item from gifts.locate_item(p_item_id);
+  select * into v_item from gifts.locate_item(p_workspace_id, p_item_id);
   if v_item.workspace_id is null or platform.member_role(v_item.workspace_id, v_user) is null then
     return platform.refusal('item_not_found', 'Item not found');
   end if;
@@ -85,6 +102,23 @@ begin
   update gifts.wishlist_items i set additional_costs = 0
   where i.workspace_id = v_item.workspace_id and i.id = p_item_id and i.additional_costs <> 0;
   return jsonb_build_object('success', true, 'item_id', p_item_id);
+end;
+$$;
+
+grant execute on function public.unclaim_item(uuid, uuid) to lockstep_api;
+
+/*
+ * unclaim_item(p_item_id) → the same as unclaim_item(p_workspace_id, p_item_id): the seed's form;
+ * the item's workspace is looked up first (on Citus, across every shard).
+ */
+create or replace function public.unclaim_item(p_item_id uuid)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  return public.unclaim_item(gifts.item_workspace(p_item_id), p_item_id);
 end;
 $$;
 

@@ -23,7 +23,7 @@ create or replace trigger enforce_pledge_immutability
   execute function gifts.enforce_pledge_immutability();
 
 /*
- * open_split(p_item_id, p_additional_costs) → {success, item_id, total, additional_costs}: the holder
+ * open_split(p_workspace_id, p_item_id, p_additional_costs) → {success, item_id, total, additional_costs}: the holder
  * of the full claim turns it into a split (their amount becomes 0; they cover what is left when closing)
  * and adds shipping or delivery costs to the total. The full claim is replaced by a split row, which is
  * what invites the group (notify_split_invite).
@@ -31,7 +31,7 @@ create or replace trigger enforce_pledge_immutability
  * than two decimals), amount_too_large (the costs, or the total with them, above 9999999999.99),
  * item_not_claimed, claimer_only_forbidden, split_already_open.
  */
-create or replace function public.open_split(p_item_id uuid, p_additional_costs numeric default 0)
+create or replace function public.open_split(p_workspace_id uuid, p_item_id uuid, p_additional_costs numeric default 0)
 returns jsonb
 language plpgsql
 security definer
@@ -49,7 +49,7 @@ begin
   if v_user is null then
     return platform.refusal('not_authenticated', 'Sign in to open a split');
   end if;
-  select * into v_item from gifts.locate_item(p_item_id);
+  select * into v_item from gifts.locate_item(p_workspace_id, p_item_id);
   if v_item.workspace_id is null or platform.member_role(v_item.workspace_id, v_user) is null then
     return platform.refusal('item_not_found', 'Item not found');
   end if;
@@ -91,17 +91,34 @@ begin
 end;
 $$;
 
+grant execute on function public.open_split(uuid, uuid, numeric) to lockstep_api;
+
+/*
+ * open_split(p_item_id, p_additional_costs) → the same as open_split(p_workspace_id, p_item_id, p_additional_costs): the seed's form;
+ * the item's workspace is looked up first (on Citus, across every shard).
+ */
+create or replace function public.open_split(p_item_id uuid, p_additional_costs numeric default 0)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  return public.open_split(gifts.item_workspace(p_item_id), p_item_id, p_additional_costs);
+end;
+$$;
+
 grant execute on function public.open_split(uuid, numeric) to lockstep_api;
 
 /*
- * pledge_contribution(p_item_id, p_amount) → {success, claim_id, item_id, amount, total, pledged,
+ * pledge_contribution(p_workspace_id, p_item_id, p_amount) → {success, claim_id, item_id, amount, total, pledged,
  * remaining}: a member pledges part of an open split, once. The item row is locked, so concurrent
  * pledges are serialised and never add up to more than the total.
  * Refusals: not_authenticated, invalid_amount (not > 0 or more than two decimals), amount_too_large, item_not_found,
  * celebrant_forbidden, split_not_open, split_fully_funded, already_pledged (the claimer included: they
  * cover the rest by closing), amount_exceeds_remaining.
  */
-create or replace function public.pledge_contribution(p_item_id uuid, p_amount numeric)
+create or replace function public.pledge_contribution(p_workspace_id uuid, p_item_id uuid, p_amount numeric)
 returns jsonb
 language plpgsql
 security definer
@@ -119,7 +136,7 @@ begin
   if v_user is null then
     return platform.refusal('not_authenticated', 'Sign in to pledge');
   end if;
-  select * into v_item from gifts.locate_item(p_item_id);
+  select * into v_item from gifts.locate_item(p_workspace_id, p_item_id);
   if v_item.workspace_id is null or platform.member_role(v_item.workspace_id, v_user) is null then
     return platform.refusal('item_not_found', 'Item not found');
   end if;
@@ -166,15 +183,32 @@ begin
 end;
 $$;
 
+grant execute on function public.pledge_contribution(uuid, uuid, numeric) to lockstep_api;
+
+/*
+ * pledge_contribution(p_item_id, p_amount) → the same as pledge_contribution(p_workspace_id, p_item_id, p_amount): the seed's form;
+ * the item's workspace is looked up first (on Citus, across every shard).
+ */
+create or replace function public.pledge_contribution(p_item_id uuid, p_amount numeric)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  return public.pledge_contribution(gifts.item_workspace(p_item_id), p_item_id, p_amount);
+end;
+$$;
+
 grant execute on function public.pledge_contribution(uuid, numeric) to lockstep_api;
 
 /*
- * close_split(p_item_id) → {success, item_id, total, claimer_amount, pledged, remaining: 0}: the
+ * close_split(p_workspace_id, p_item_id) → {success, item_id, total, claimer_amount, pledged, remaining: 0}: the
  * original claimer covers what is left; the item is then fully funded. Closing a split the pledges
  * already filled changes nothing and succeeds.
  * Refusals: not_authenticated, item_not_found, celebrant_forbidden, split_not_open, claimer_only_forbidden.
  */
-create or replace function public.close_split(p_item_id uuid)
+create or replace function public.close_split(p_workspace_id uuid, p_item_id uuid)
 returns jsonb
 language plpgsql
 security definer
@@ -190,7 +224,7 @@ begin
   if v_user is null then
     return platform.refusal('not_authenticated', 'Sign in to close a split');
   end if;
-  select * into v_item from gifts.locate_item(p_item_id);
+  select * into v_item from gifts.locate_item(p_workspace_id, p_item_id);
   if v_item.workspace_id is null or platform.member_role(v_item.workspace_id, v_user) is null then
     return platform.refusal('item_not_found', 'Item not found');
   end if;
@@ -220,15 +254,32 @@ begin
 end;
 $$;
 
+grant execute on function public.close_split(uuid, uuid) to lockstep_api;
+
+/*
+ * close_split(p_item_id) → the same as close_split(p_workspace_id, p_item_id): the seed's form;
+ * the item's workspace is looked up first (on Citus, across every shard).
+ */
+create or replace function public.close_split(p_item_id uuid)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  return public.close_split(gifts.item_workspace(p_item_id), p_item_id);
+end;
+$$;
+
 grant execute on function public.close_split(uuid) to lockstep_api;
 
 /*
- * get_split_status(p_item_id) → {success, item_id, item_title, price, additional_costs, total,
+ * get_split_status(p_workspace_id, p_item_id) → {success, item_id, item_title, price, additional_costs, total,
  * pledged, remaining, is_fully_funded, claimer_id, claimer_name, contributors: [{user_id,
  * display_name, amount, is_claimer}]}. Refusals: not_authenticated, item_not_found,
  * celebrant_forbidden (the celebrant never sees who gives what), split_not_open.
  */
-create or replace function public.get_split_status(p_item_id uuid)
+create or replace function public.get_split_status(p_workspace_id uuid, p_item_id uuid)
 returns jsonb
 language plpgsql
 stable
@@ -245,7 +296,7 @@ begin
   if v_user is null then
     return platform.refusal('not_authenticated', 'Sign in to see a split');
   end if;
-  select * into v_item from gifts.locate_item(p_item_id);
+  select * into v_item from gifts.locate_item(p_workspace_id, p_item_id);
   if v_item.workspace_id is null or platform.member_role(v_item.workspace_id, v_user) is null then
     return platform.refusal('item_not_found', 'Item not found');
   end if;
@@ -274,10 +325,28 @@ begin
 end;
 $$;
 
+grant execute on function public.get_split_status(uuid, uuid) to lockstep_api;
+
+/*
+ * get_split_status(p_item_id) → the same as get_split_status(p_workspace_id, p_item_id): the seed's form;
+ * the item's workspace is looked up first (on Citus, across every shard).
+ */
+create or replace function public.get_split_status(p_item_id uuid)
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+begin
+  return public.get_split_status(gifts.item_workspace(p_item_id), p_item_id);
+end;
+$$;
+
 grant execute on function public.get_split_status(uuid) to lockstep_api;
 
 /*
- * get_suggested_share(p_item_id) → {success, item_id, remaining, participants, share, remainder_cents,
+ * get_suggested_share(p_workspace_id, p_item_id) → {success, item_id, remaining, participants, share, remainder_cents,
  * shares: [{user_id, display_name, amount, is_claimer}]}: what is left, divided equally among the
  * claimer and every member who can still pledge (not the celebrant, not those who already pledged).
  * share is the remainder divided by participants, rounded down to the cent; the first remainder_cents
@@ -286,7 +355,7 @@ grant execute on function public.get_split_status(uuid) to lockstep_api;
  * remainder may be pledged.
  * Refusals: not_authenticated, item_not_found, celebrant_forbidden, split_not_open.
  */
-create or replace function public.get_suggested_share(p_item_id uuid)
+create or replace function public.get_suggested_share(p_workspace_id uuid, p_item_id uuid)
 returns jsonb
 language plpgsql
 stable
@@ -307,7 +376,7 @@ begin
   if v_user is null then
     return platform.refusal('not_authenticated', 'Sign in to see a suggested share');
   end if;
-  select * into v_item from gifts.locate_item(p_item_id);
+  select * into v_item from gifts.locate_item(p_workspace_id, p_item_id);
   if v_item.workspace_id is null or platform.member_role(v_item.workspace_id, v_user) is null then
     return platform.refusal('item_not_found', 'Item not found');
   end if;
@@ -343,6 +412,24 @@ begin
                'amount', round((v_base + case when p.ord <= v_extra then 1 else 0 end) / 100.0, 2),
                'is_claimer', p.user_id = v_claimer) order by p.ord)
       from unnest(v_people) with ordinality as p(user_id, ord)));
+end;
+$$;
+
+grant execute on function public.get_suggested_share(uuid, uuid) to lockstep_api;
+
+/*
+ * get_suggested_share(p_item_id) → the same as get_suggested_share(p_workspace_id, p_item_id): the seed's form;
+ * the item's workspace is looked up first (on Citus, across every shard).
+ */
+create or replace function public.get_suggested_share(p_item_id uuid)
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+begin
+  return public.get_suggested_share(gifts.item_workspace(p_item_id), p_item_id);
 end;
 $$;
 

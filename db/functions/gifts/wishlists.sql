@@ -1,8 +1,9 @@
 /*
- * gifts.locate_item(item) → the item's workspace and celebrant, read without a lock, so that the caller
- * can check membership and then lock the row filtered by its workspace.
+ * gifts.locate_item(workspace, item) → the item's workspace and celebrant when the item is in that
+ * workspace (else nulls), read without a lock, so that the caller can check membership and then lock the
+ * row filtered by its workspace.
  */
-create or replace function gifts.locate_item(p_item_id uuid, out workspace_id uuid, out celebrant_id uuid)
+create or replace function gifts.locate_item(p_workspace_id uuid, p_item_id uuid, out workspace_id uuid, out celebrant_id uuid)
 language plpgsql
 stable
 set search_path = ''
@@ -11,7 +12,37 @@ begin
   select i.workspace_id, w.celebrant_id into workspace_id, celebrant_id
   from gifts.wishlist_items i
   join gifts.wishlists w on w.workspace_id = i.workspace_id and w.id = i.wishlist_id
-  where i.id = p_item_id;
+  where i.workspace_id = p_workspace_id and i.id = p_item_id;
+end;
+$$;
+
+/*
+ * gifts.item_workspace(item) → uuid: the item's workspace, or null; for the forms named by an item id
+ * alone, which then call their p_workspace_id form (that one checks membership).
+ */
+create or replace function gifts.item_workspace(p_item_id uuid)
+returns uuid
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+  return (select i.workspace_id from gifts.wishlist_items i where i.id = p_item_id);
+end;
+$$;
+
+/*
+ * gifts.wishlist_workspace(wishlist) → uuid: the wishlist's workspace, or null; for the forms named by a
+ * wishlist id alone, which then call their p_workspace_id form (that one checks membership).
+ */
+create or replace function gifts.wishlist_workspace(p_wishlist_id uuid)
+returns uuid
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+  return (select w.workspace_id from gifts.wishlists w where w.id = p_wishlist_id);
 end;
 $$;
 
@@ -65,13 +96,14 @@ $$;
 grant execute on function public.create_wishlist(uuid, text) to lockstep_api;
 
 /*
- * add_wishlist_item(p_wishlist_id, p_title, p_price, p_link, p_notes) → {success, item_id}: the
- * celebrant only. Refusals: not_authenticated, wishlist_not_found, celebrant_only_forbidden,
+ * add_wishlist_item(p_workspace_id, p_wishlist_id, p_title, p_price, p_link, p_notes) → {success,
+ * item_id}: the celebrant only. Refusals: not_authenticated, wishlist_not_found (also another
+ * workspace's), celebrant_only_forbidden,
  * item_title_required, item_title_too_long, invalid_price (not > 0 or more than two decimals),
  * amount_too_large (more than 9999999999.99), link_too_long, notes_too_long.
  */
 create or replace function public.add_wishlist_item(
-  p_wishlist_id uuid, p_title text, p_price numeric, p_link text default null, p_notes text default null)
+  p_workspace_id uuid, p_wishlist_id uuid, p_title text, p_price numeric, p_link text default null, p_notes text default null)
 returns jsonb
 language plpgsql
 security definer
@@ -86,7 +118,8 @@ begin
   if v_user is null then
     return platform.refusal('not_authenticated', 'Sign in to add an item');
   end if;
-  select w.workspace_id, w.celebrant_id into v_wishlist from gifts.wishlists w where w.id = p_wishlist_id;
+  select w.workspace_id, w.celebrant_id into v_wishlist from gifts.wishlists w
+  where w.workspace_id = p_workspace_id and w.id = p_wishlist_id;
   if v_wishlist.workspace_id is null or platform.member_role(v_wishlist.workspace_id, v_user) is null then
     return platform.refusal('wishlist_not_found', 'Wishlist not found');
   end if;
@@ -115,6 +148,24 @@ begin
   values (v_wishlist.workspace_id, p_wishlist_id, btrim(p_title), p_price, nullif(btrim(p_link), ''), nullif(btrim(p_notes), ''))
   returning id into v_id;
   return jsonb_build_object('success', true, 'item_id', v_id);
+end;
+$$;
+
+grant execute on function public.add_wishlist_item(uuid, uuid, text, numeric, text, text) to lockstep_api;
+
+/*
+ * add_wishlist_item(p_wishlist_id, p_title, p_price, p_link, p_notes) → {success, item_id}: the seed's
+ * form of add_wishlist_item(p_workspace_id, ...), the wishlist's workspace looked up first.
+ */
+create or replace function public.add_wishlist_item(
+  p_wishlist_id uuid, p_title text, p_price numeric, p_link text default null, p_notes text default null)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  return public.add_wishlist_item(gifts.wishlist_workspace(p_wishlist_id), p_wishlist_id, p_title, p_price, p_link, p_notes);
 end;
 $$;
 
@@ -176,17 +227,17 @@ $$;
 grant execute on function public.list_wishlists(uuid, integer, text) to lockstep_api;
 
 /*
- * get_wishlist(p_wishlist_id, p_items_limit, p_items_before) → {success, wishlist_id, workspace_id, title,
+ * get_wishlist(p_workspace_id, p_wishlist_id, p_items_limit, p_items_before) → {success, wishlist_id, workspace_id, title,
  * celebrant_id, celebrant_name, is_celebrant, items: [...], items_next_before}: the wishlist and a page of
  * its items, newest first, p_items_limit (1..200) at a time; items_next_before, passed back as
  * p_items_before, gives the next page (db/functions/platform/paging.sql). Every item has item_id, title,
  * price, link, notes, created_at. For the celebrant that is all: no claim state, no additional costs,
  * nothing that tells a claim or split apart. For everyone else an item also has additional_costs, total,
  * claim_state (unclaimed | claimed | split_open | fully_funded), claimer_id, claimer_name, pledged, remaining.
- * Refusals: wishlist_not_found, invalid_limit, invalid_cursor.
+ * Refusals: wishlist_not_found (also another workspace's), invalid_limit, invalid_cursor.
  */
 create or replace function public.get_wishlist(
-  p_wishlist_id uuid, p_items_limit integer default 50, p_items_before text default null)
+  p_workspace_id uuid, p_wishlist_id uuid, p_items_limit integer default 50, p_items_before text default null)
 returns jsonb
 language plpgsql
 stable
@@ -201,7 +252,7 @@ declare
   v_before_id uuid;
   v_refusal jsonb;
 begin
-  select * into v_wishlist from gifts.wishlists w where w.id = p_wishlist_id;
+  select * into v_wishlist from gifts.wishlists w where w.workspace_id = p_workspace_id and w.id = p_wishlist_id;
   if v_wishlist.id is null or platform.member_role(v_wishlist.workspace_id, v_user) is null then
     return platform.refusal('wishlist_not_found', 'Wishlist not found');
   end if;
@@ -252,6 +303,25 @@ begin
       from gifts.gift_claims a
       where a.workspace_id = v_wishlist.workspace_id and a.claim_type = 'split'
       group by a.item_id) p on p.item_id = i.id);
+end;
+$$;
+
+grant execute on function public.get_wishlist(uuid, uuid, integer, text) to lockstep_api;
+
+/*
+ * get_wishlist(p_wishlist_id, p_items_limit, p_items_before) → the same as get_wishlist(p_workspace_id,
+ * ...): the seed's form, the wishlist's workspace looked up first.
+ */
+create or replace function public.get_wishlist(
+  p_wishlist_id uuid, p_items_limit integer default 50, p_items_before text default null)
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+begin
+  return public.get_wishlist(gifts.wishlist_workspace(p_wishlist_id), p_wishlist_id, p_items_limit, p_items_before);
 end;
 $$;
 

@@ -36,12 +36,13 @@ end;
 $$;
 
 /*
- * create_booking(p_client_id, p_starts_at, p_ends_at, p_purchase_id) → {success, booking_id}:
- * books a client, optionally against one of the client's packs (a session is consumed on completion).
- * Refusals: client_not_found, booking_times_required, invalid_booking_times (start not before end),
- * purchase_not_found (not a pack of this client).
+ * create_booking(p_workspace_id, p_client_id, p_starts_at, p_ends_at, p_purchase_id) → {success,
+ * booking_id}: books a client, optionally against one of the client's packs (a session is consumed on
+ * completion). Refusals: client_not_found (also another workspace's client), booking_times_required,
+ * invalid_booking_times (start not before end), purchase_not_found (not a pack of this client).
  */
 create or replace function public.create_booking(
+  p_workspace_id uuid,
   p_client_id uuid,
   p_starts_at timestamptz,
   p_ends_at timestamptz,
@@ -53,10 +54,9 @@ set search_path = ''
 as $$
 declare
   v_user uuid := auth.uid();
-  v_workspace_id uuid := sessions.client_workspace(p_client_id);
   v_booking_id uuid;
 begin
-  if v_workspace_id is null then
+  if not sessions.client_in_workspace(p_workspace_id, p_client_id) then
     return platform.refusal('client_not_found', 'Client not found');
   end if;
   if p_starts_at is null or p_ends_at is null then
@@ -67,27 +67,50 @@ begin
   end if;
   if p_purchase_id is not null and not exists (
     select 1 from sessions.purchases p
-    where p.workspace_id = v_workspace_id and p.id = p_purchase_id and p.client_id = p_client_id
+    where p.workspace_id = p_workspace_id and p.id = p_purchase_id and p.client_id = p_client_id
   ) then
     return platform.refusal('purchase_not_found', 'Session pack not found for this client');
   end if;
 
   insert into sessions.bookings (workspace_id, client_id, purchase_id, starts_at, ends_at, created_by)
-  values (v_workspace_id, p_client_id, p_purchase_id, p_starts_at, p_ends_at, v_user)
+  values (p_workspace_id, p_client_id, p_purchase_id, p_starts_at, p_ends_at, v_user)
   returning id into v_booking_id;
 
   return jsonb_build_object('success', true, 'booking_id', v_booking_id);
 end;
 $$;
 
+grant execute on function public.create_booking(uuid, uuid, timestamptz, timestamptz, uuid) to lockstep_api;
+
+/*
+ * create_booking(p_client_id, p_starts_at, p_ends_at, p_purchase_id) → {success, booking_id}: the seed's
+ * form of create_booking(p_workspace_id, ...), the client's workspace looked up first.
+ */
+create or replace function public.create_booking(
+  p_client_id uuid,
+  p_starts_at timestamptz,
+  p_ends_at timestamptz,
+  p_purchase_id uuid default null)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  return public.create_booking(sessions.client_workspace(p_client_id), p_client_id, p_starts_at, p_ends_at, p_purchase_id);
+end;
+$$;
+
 grant execute on function public.create_booking(uuid, timestamptz, timestamptz, uuid) to lockstep_api;
 
 /*
- * list_client_bookings(p_client_id, p_limit, p_before) → {success, bookings, next_before}: a client's
- * bookings, the latest start first, p_limit (1..200) at a time (db/functions/platform/paging.sql).
- * Refusals: client_not_found (also for non-members), invalid_limit, invalid_cursor.
+ * list_client_bookings(p_workspace_id, p_client_id, p_limit, p_before) → {success, bookings,
+ * next_before}: a client's bookings, the latest start first, p_limit (1..200) at a time
+ * (db/functions/platform/paging.sql). Refusals: client_not_found (also for non-members and another
+ * workspace's client), invalid_limit, invalid_cursor.
  */
-create or replace function public.list_client_bookings(p_client_id uuid, p_limit integer default 50, p_before text default null)
+create or replace function public.list_client_bookings(
+  p_workspace_id uuid, p_client_id uuid, p_limit integer default 50, p_before text default null)
 returns jsonb
 language plpgsql
 stable
@@ -95,12 +118,11 @@ security definer
 set search_path = ''
 as $$
 declare
-  v_workspace_id uuid := sessions.client_workspace(p_client_id);
   v_before_at timestamptz;
   v_before_id uuid;
   v_refusal jsonb;
 begin
-  if v_workspace_id is null then
+  if not sessions.client_in_workspace(p_workspace_id, p_client_id) then
     return platform.refusal('client_not_found', 'Client not found');
   end if;
   select k.at, k.id into v_before_at, v_before_id from platform.page_key_uuid(p_before) k;
@@ -117,10 +139,28 @@ begin
     from (
       select b as booking, row_number() over (order by b.starts_at desc, b.id desc) as n
       from sessions.bookings b
-      where b.workspace_id = v_workspace_id and b.client_id = p_client_id
+      where b.workspace_id = p_workspace_id and b.client_id = p_client_id
         and (b.starts_at, b.id) < (v_before_at, v_before_id)
       order by b.starts_at desc, b.id desc
       limit p_limit + 1) r);
+end;
+$$;
+
+grant execute on function public.list_client_bookings(uuid, uuid, integer, text) to lockstep_api;
+
+/*
+ * list_client_bookings(p_client_id, p_limit, p_before) → {success, bookings, next_before}: the seed's form
+ * of list_client_bookings(p_workspace_id, ...), the client's workspace looked up first.
+ */
+create or replace function public.list_client_bookings(p_client_id uuid, p_limit integer default 50, p_before text default null)
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+begin
+  return public.list_client_bookings(sessions.client_workspace(p_client_id), p_client_id, p_limit, p_before);
 end;
 $$;
 
@@ -178,9 +218,32 @@ $$;
 revoke execute on function sessions.finish_booking(uuid, uuid, text) from public;
 
 /*
- * complete_booking(p_booking_id) → {success, already, booking}: marks a booking completed and consumes
- * one session of its pack exactly once (completing twice, or concurrently, consumes one).
- * Refusals: booking_not_found (also for non-members), booking_not_scheduled (cancelled or no-show).
+ * complete_booking(p_workspace_id, p_booking_id) → {success, already, booking}: marks a booking completed
+ * and consumes one session of its pack exactly once (completing twice, or concurrently, consumes one).
+ * Refusals: booking_not_found (also for non-members and another workspace's booking),
+ * booking_not_scheduled (cancelled or no-show).
+ */
+create or replace function public.complete_booking(p_workspace_id uuid, p_booking_id uuid)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_user uuid := auth.uid();
+begin
+  if platform.member_role(p_workspace_id, v_user) is null then
+    return platform.refusal('booking_not_found', 'Booking not found');
+  end if;
+  return sessions.finish_booking(p_workspace_id, p_booking_id, 'completed');
+end;
+$$;
+
+grant execute on function public.complete_booking(uuid, uuid) to lockstep_api;
+
+/*
+ * complete_booking(p_booking_id) → {success, already, booking}: the seed's form of
+ * complete_booking(p_workspace_id, p_booking_id), the booking's workspace looked up first.
  */
 create or replace function public.complete_booking(p_booking_id uuid)
 returns jsonb
@@ -188,22 +251,40 @@ language plpgsql
 security definer
 set search_path = ''
 as $$
-declare
-  v_workspace_id uuid := sessions.booking_workspace(p_booking_id);
 begin
-  if v_workspace_id is null then
-    return platform.refusal('booking_not_found', 'Booking not found');
-  end if;
-  return sessions.finish_booking(v_workspace_id, p_booking_id, 'completed');
+  return public.complete_booking(sessions.booking_workspace(p_booking_id), p_booking_id);
 end;
 $$;
 
 grant execute on function public.complete_booking(uuid) to lockstep_api;
 
 /*
- * mark_no_show(p_booking_id) → {success, already, booking}: the client did not come; the session of its
- * pack is forfeited (consumed once, like completion; cancel_booking with p_reinstate gives it back).
- * Refusals: booking_not_found (also for non-members), booking_not_scheduled.
+ * mark_no_show(p_workspace_id, p_booking_id) → {success, already, booking}: the client did not come; the
+ * session of its pack is forfeited (consumed once, like completion; cancel_booking with p_reinstate gives
+ * it back). Refusals: booking_not_found (also for non-members and another workspace's booking),
+ * booking_not_scheduled.
+ */
+create or replace function public.mark_no_show(p_workspace_id uuid, p_booking_id uuid)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_user uuid := auth.uid();
+begin
+  if platform.member_role(p_workspace_id, v_user) is null then
+    return platform.refusal('booking_not_found', 'Booking not found');
+  end if;
+  return sessions.finish_booking(p_workspace_id, p_booking_id, 'no_show');
+end;
+$$;
+
+grant execute on function public.mark_no_show(uuid, uuid) to lockstep_api;
+
+/*
+ * mark_no_show(p_booking_id) → {success, already, booking}: the seed's form of
+ * mark_no_show(p_workspace_id, p_booking_id), the booking's workspace looked up first.
  */
 create or replace function public.mark_no_show(p_booking_id uuid)
 returns jsonb
@@ -211,40 +292,36 @@ language plpgsql
 security definer
 set search_path = ''
 as $$
-declare
-  v_workspace_id uuid := sessions.booking_workspace(p_booking_id);
 begin
-  if v_workspace_id is null then
-    return platform.refusal('booking_not_found', 'Booking not found');
-  end if;
-  return sessions.finish_booking(v_workspace_id, p_booking_id, 'no_show');
+  return public.mark_no_show(sessions.booking_workspace(p_booking_id), p_booking_id);
 end;
 $$;
 
 grant execute on function public.mark_no_show(uuid) to lockstep_api;
 
 /*
- * cancel_booking(p_booking_id, p_reinstate) → {success, already, reinstated, booking}: cancels a booking
- * in any status. With p_reinstate, the session goes back to the pack only if this booking consumed it
- * (then session_consumed becomes false, so a second cancel gives nothing back). Without it, a consumed
- * session stays consumed (a late cancellation). Refusals: booking_not_found (also for non-members).
+ * cancel_booking(p_workspace_id, p_booking_id, p_reinstate) → {success, already, reinstated, booking}:
+ * cancels a booking in any status. With p_reinstate, the session goes back to the pack only if this
+ * booking consumed it (then session_consumed becomes false, so a second cancel gives nothing back).
+ * Without it, a consumed session stays consumed (a late cancellation). Refusals: booking_not_found (also
+ * for non-members and another workspace's booking).
  */
-create or replace function public.cancel_booking(p_booking_id uuid, p_reinstate boolean)
+create or replace function public.cancel_booking(p_workspace_id uuid, p_booking_id uuid, p_reinstate boolean)
 returns jsonb
 language plpgsql
 security definer
 set search_path = ''
 as $$
 declare
-  v_workspace_id uuid := sessions.booking_workspace(p_booking_id);
+  v_user uuid := auth.uid();
   v_booking sessions.bookings;
   v_reinstated boolean := false;
 begin
-  if v_workspace_id is null then
+  if platform.member_role(p_workspace_id, v_user) is null then
     return platform.refusal('booking_not_found', 'Booking not found');
   end if;
   select b.* into v_booking from sessions.bookings b
-  where b.workspace_id = v_workspace_id and b.id = p_booking_id
+  where b.workspace_id = p_workspace_id and b.id = p_booking_id
   for update;
   if not found then
     return platform.refusal('booking_not_found', 'Booking not found');
@@ -256,7 +333,7 @@ begin
   if coalesce(p_reinstate, false) and v_booking.session_consumed then
     update sessions.purchases p
     set sessions_used = p.sessions_used - 1
-    where p.workspace_id = v_workspace_id and p.id = v_booking.purchase_id and p.sessions_used > 0;
+    where p.workspace_id = p_workspace_id and p.id = v_booking.purchase_id and p.sessions_used > 0;
     v_reinstated := found;
   end if;
 
@@ -264,10 +341,27 @@ begin
   set status = 'cancelled',
       session_consumed = b.session_consumed and not coalesce(p_reinstate, false),
       updated_at = now()
-  where b.workspace_id = v_workspace_id and b.id = p_booking_id
+  where b.workspace_id = p_workspace_id and b.id = p_booking_id
   returning b.* into v_booking;
 
   return jsonb_build_object('success', true, 'already', false, 'reinstated', v_reinstated, 'booking', sessions.booking_json(to_jsonb(v_booking)));
+end;
+$$;
+
+grant execute on function public.cancel_booking(uuid, uuid, boolean) to lockstep_api;
+
+/*
+ * cancel_booking(p_booking_id, p_reinstate) → {success, already, reinstated, booking}: the seed's form of
+ * cancel_booking(p_workspace_id, p_booking_id, p_reinstate), the booking's workspace looked up first.
+ */
+create or replace function public.cancel_booking(p_booking_id uuid, p_reinstate boolean)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  return public.cancel_booking(sessions.booking_workspace(p_booking_id), p_booking_id, p_reinstate);
 end;
 $$;
 

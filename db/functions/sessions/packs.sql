@@ -61,12 +61,34 @@ end;
 $$;
 
 /*
- * use_session(p_purchase_id) → boolean: consumes one session of the pack. True when one was consumed;
- * false when none was left, the pack expired, or the pack is unknown or not the caller's workspace's.
- * One conditional update, no prior select: under concurrency PostgreSQL re-checks the condition on
- * the latest row version, so 200 callers on a 10-session pack get exactly 10 trues.
+ * sessions.client_in_workspace(workspace, client) → boolean: true when the client is in that workspace
+ * and the caller is a member of it (unknown, another workspace's and invisible look the same).
  */
-create or replace function public.use_session(p_purchase_id uuid)
+create or replace function sessions.client_in_workspace(p_workspace_id uuid, p_client_id uuid)
+returns boolean
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_user uuid := auth.uid();
+begin
+  return exists (
+    select 1 from crm.clients c
+    where c.workspace_id = p_workspace_id and c.id = p_client_id
+      and exists (select 1 from platform.members m where m.workspace_id = p_workspace_id and m.user_id = v_user));
+end;
+$$;
+
+/*
+ * use_session(p_workspace_id, p_purchase_id) → boolean: consumes one session of the pack. True when one
+ * was consumed; false when none was left, the pack expired, or the pack is unknown, in another workspace
+ * or not the caller's workspace's. One conditional update, no prior select: under concurrency PostgreSQL
+ * re-checks the condition on the latest row version, so 200 callers on a 10-session pack get exactly 10
+ * trues. The workspace first: Citus routes the call to the workspace's node.
+ */
+create or replace function public.use_session(p_workspace_id uuid, p_purchase_id uuid)
 returns boolean
 language plpgsql
 security definer
@@ -77,22 +99,40 @@ declare
 begin
   update sessions.purchases p
   set sessions_used = p.sessions_used + 1
-  where p.id = p_purchase_id
+  where p.workspace_id = p_workspace_id and p.id = p_purchase_id
     and p.sessions_used < p.sessions_total
     and (p.expires_at is null or p.expires_at > now())
-    and exists (select 1 from platform.members m where m.workspace_id = p.workspace_id and m.user_id = v_user);
+    and exists (select 1 from platform.members m where m.workspace_id = p_workspace_id and m.user_id = v_user);
   return found;
+end;
+$$;
+
+grant execute on function public.use_session(uuid, uuid) to lockstep_api;
+
+/*
+ * use_session(p_purchase_id) → boolean: the seed's form of use_session(p_workspace_id, p_purchase_id),
+ * the same answer; the pack's workspace is looked up first (on Citus, across every shard).
+ */
+create or replace function public.use_session(p_purchase_id uuid)
+returns boolean
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  return public.use_session(sessions.purchase_workspace(p_purchase_id), p_purchase_id);
 end;
 $$;
 
 grant execute on function public.use_session(uuid) to lockstep_api;
 
 /*
- * consume_session(p_purchase_id) → {success, purchase}: use_session with its reason when it refuses
- * (the /api form). The same single conditional update; only a refusal reads the row afterwards to
- * say why. Refusals: purchase_not_found (also for non-members), pack_expired, sessions_exhausted.
+ * consume_session(p_workspace_id, p_purchase_id) → {success, purchase}: use_session with its reason when
+ * it refuses (the /api form). The same single conditional update; only a refusal reads the row
+ * afterwards to say why. Refusals: purchase_not_found (also for non-members and another workspace's
+ * pack), pack_expired, sessions_exhausted.
  */
-create or replace function public.consume_session(p_purchase_id uuid)
+create or replace function public.consume_session(p_workspace_id uuid, p_purchase_id uuid)
 returns jsonb
 language plpgsql
 security definer
@@ -104,18 +144,18 @@ declare
 begin
   update sessions.purchases p
   set sessions_used = p.sessions_used + 1
-  where p.id = p_purchase_id
+  where p.workspace_id = p_workspace_id and p.id = p_purchase_id
     and p.sessions_used < p.sessions_total
     and (p.expires_at is null or p.expires_at > now())
-    and exists (select 1 from platform.members m where m.workspace_id = p.workspace_id and m.user_id = v_user)
+    and exists (select 1 from platform.members m where m.workspace_id = p_workspace_id and m.user_id = v_user)
   returning p.* into v_purchase;
   if found then
     return jsonb_build_object('success', true, 'purchase', sessions.purchase_json(to_jsonb(v_purchase)));
   end if;
 
   select p.* into v_purchase from sessions.purchases p
-  where p.id = p_purchase_id
-    and exists (select 1 from platform.members m where m.workspace_id = p.workspace_id and m.user_id = v_user);
+  where p.workspace_id = p_workspace_id and p.id = p_purchase_id
+    and exists (select 1 from platform.members m where m.workspace_id = p_workspace_id and m.user_id = v_user);
   if not found then
     return platform.refusal('purchase_not_found', 'Session pack not found');
   end if;
@@ -126,14 +166,31 @@ begin
 end;
 $$;
 
+grant execute on function public.consume_session(uuid, uuid) to lockstep_api;
+
+/*
+ * consume_session(p_purchase_id) → {success, purchase}: the seed's form of
+ * consume_session(p_workspace_id, p_purchase_id), the pack's workspace looked up first.
+ */
+create or replace function public.consume_session(p_purchase_id uuid)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  return public.consume_session(sessions.purchase_workspace(p_purchase_id), p_purchase_id);
+end;
+$$;
+
 grant execute on function public.consume_session(uuid) to lockstep_api;
 
 /*
- * reinstate_session(p_purchase_id) → {success, purchase}: gives one used session back, in one
- * conditional update that never goes below 0. Refusals: purchase_not_found (also for non-members),
- * no_session_to_release (nothing used).
+ * reinstate_session(p_workspace_id, p_purchase_id) → {success, purchase}: gives one used session back,
+ * in one conditional update that never goes below 0. Refusals: purchase_not_found (also for non-members
+ * and another workspace's pack), no_session_to_release (nothing used).
  */
-create or replace function public.reinstate_session(p_purchase_id uuid)
+create or replace function public.reinstate_session(p_workspace_id uuid, p_purchase_id uuid)
 returns jsonb
 language plpgsql
 security definer
@@ -145,38 +202,57 @@ declare
 begin
   update sessions.purchases p
   set sessions_used = p.sessions_used - 1
-  where p.id = p_purchase_id
+  where p.workspace_id = p_workspace_id and p.id = p_purchase_id
     and p.sessions_used > 0
-    and exists (select 1 from platform.members m where m.workspace_id = p.workspace_id and m.user_id = v_user)
+    and exists (select 1 from platform.members m where m.workspace_id = p_workspace_id and m.user_id = v_user)
   returning p.* into v_purchase;
   if found then
     return jsonb_build_object('success', true, 'purchase', sessions.purchase_json(to_jsonb(v_purchase)));
   end if;
-  if sessions.purchase_workspace(p_purchase_id) is null then
+  if not exists (select 1 from sessions.purchases p
+                 where p.workspace_id = p_workspace_id and p.id = p_purchase_id
+                   and exists (select 1 from platform.members m where m.workspace_id = p_workspace_id and m.user_id = v_user)) then
     return platform.refusal('purchase_not_found', 'Session pack not found');
   end if;
   return platform.refusal('no_session_to_release', 'No used session to give back on this pack');
 end;
 $$;
 
+grant execute on function public.reinstate_session(uuid, uuid) to lockstep_api;
+
+/*
+ * reinstate_session(p_purchase_id) → {success, purchase}: the seed's form of
+ * reinstate_session(p_workspace_id, p_purchase_id), the pack's workspace looked up first.
+ */
+create or replace function public.reinstate_session(p_purchase_id uuid)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  return public.reinstate_session(sessions.purchase_workspace(p_purchase_id), p_purchase_id);
+end;
+$$;
+
 grant execute on function public.reinstate_session(uuid) to lockstep_api;
 
 /*
- * release_session(p_purchase_id) → integer: gives one used session back and returns the new
- * sessions_used from the database (the client sets its state from it). It never goes below 0.
+ * release_session(p_workspace_id, p_purchase_id) → integer: gives one used session back and returns the
+ * new sessions_used from the database (the client sets its state from it). It never goes below 0.
  * Returns an integer (the seed's contract), so it refuses by raising SQLSTATE P0001 (PostgREST: 400)
  * with the stable code as the hint and as the constraint name (the /api mapping: 422):
  *   no_session_to_release — nothing used on this pack;
- *   purchase_not_found    — unknown, or not in the caller's workspace.
+ *   purchase_not_found    — unknown, in another workspace, or not in the caller's workspace.
  */
-create or replace function public.release_session(p_purchase_id uuid)
+create or replace function public.release_session(p_workspace_id uuid, p_purchase_id uuid)
 returns integer
 language plpgsql
 security definer
 set search_path = ''
 as $$
 declare
-  v_result jsonb := public.reinstate_session(p_purchase_id);
+  v_result jsonb := public.reinstate_session(p_workspace_id, p_purchase_id);
 begin
   if (v_result ->> 'success')::boolean then
     return (v_result -> 'purchase' ->> 'sessions_used')::integer;
@@ -189,15 +265,34 @@ begin
 end;
 $$;
 
+grant execute on function public.release_session(uuid, uuid) to lockstep_api;
+
+/*
+ * release_session(p_purchase_id) → integer: the seed's form of release_session(p_workspace_id,
+ * p_purchase_id), the same answer and refusals; the pack's workspace looked up first.
+ */
+create or replace function public.release_session(p_purchase_id uuid)
+returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  return public.release_session(sessions.purchase_workspace(p_purchase_id), p_purchase_id);
+end;
+$$;
+
 grant execute on function public.release_session(uuid) to lockstep_api;
 
 /*
- * create_purchase(p_client_id, p_sessions_total, p_price, p_expires_at) → {success, purchase_id}:
- * sells a pack of sessions to a client; the price is optional. Refusals: client_not_found (also for
- * non-members), invalid_sessions_total (1 to 10000), invalid_price (negative, or more than two decimals:
- * never rounded), amount_too_large (more than 9999999999.99), expires_in_past.
+ * create_purchase(p_workspace_id, p_client_id, p_sessions_total, p_price, p_expires_at) → {success,
+ * purchase_id}: sells a pack of sessions to a client; the price is optional. Refusals: client_not_found
+ * (also for non-members and another workspace's client), invalid_sessions_total (1 to 10000),
+ * invalid_price (negative, or more than two decimals: never rounded), amount_too_large (more than
+ * 9999999999.99), expires_in_past.
  */
 create or replace function public.create_purchase(
+  p_workspace_id uuid,
   p_client_id uuid,
   p_sessions_total integer,
   p_price numeric default null,
@@ -209,11 +304,10 @@ set search_path = ''
 as $$
 declare
   v_user uuid := auth.uid();
-  v_workspace_id uuid := sessions.client_workspace(p_client_id);
   v_purchase_id uuid;
   v_refusal jsonb := platform.money_refusal(p_price, 'invalid_price', 'A price has at most two decimals');
 begin
-  if v_workspace_id is null then
+  if not sessions.client_in_workspace(p_workspace_id, p_client_id) then
     return platform.refusal('client_not_found', 'Client not found');
   end if;
   if p_sessions_total is null or p_sessions_total < 1 or p_sessions_total > 10000 then
@@ -230,20 +324,41 @@ begin
   end if;
 
   insert into sessions.purchases (workspace_id, client_id, sessions_total, price, expires_at, created_by)
-  values (v_workspace_id, p_client_id, p_sessions_total, p_price, p_expires_at, v_user)
+  values (p_workspace_id, p_client_id, p_sessions_total, p_price, p_expires_at, v_user)
   returning id into v_purchase_id;
 
   return jsonb_build_object('success', true, 'purchase_id', v_purchase_id);
 end;
 $$;
 
+grant execute on function public.create_purchase(uuid, uuid, integer, numeric, timestamptz) to lockstep_api;
+
+/*
+ * create_purchase(p_client_id, p_sessions_total, p_price, p_expires_at) → {success, purchase_id}: the
+ * seed's form of create_purchase(p_workspace_id, ...), the client's workspace looked up first.
+ */
+create or replace function public.create_purchase(
+  p_client_id uuid,
+  p_sessions_total integer,
+  p_price numeric default null,
+  p_expires_at timestamptz default null)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  return public.create_purchase(sessions.client_workspace(p_client_id), p_client_id, p_sessions_total, p_price, p_expires_at);
+end;
+$$;
+
 grant execute on function public.create_purchase(uuid, integer, numeric, timestamptz) to lockstep_api;
 
 /*
- * get_purchase(p_purchase_id) → {success, purchase}: a pack with its balance.
- * Refusals: purchase_not_found (also for non-members).
+ * get_purchase(p_workspace_id, p_purchase_id) → {success, purchase}: a pack with its balance.
+ * Refusals: purchase_not_found (also for non-members and another workspace's pack).
  */
-create or replace function public.get_purchase(p_purchase_id uuid)
+create or replace function public.get_purchase(p_workspace_id uuid, p_purchase_id uuid)
 returns jsonb
 language plpgsql
 stable
@@ -255,8 +370,8 @@ declare
   v_purchase sessions.purchases;
 begin
   select p.* into v_purchase from sessions.purchases p
-  where p.id = p_purchase_id
-    and exists (select 1 from platform.members m where m.workspace_id = p.workspace_id and m.user_id = v_user);
+  where p.workspace_id = p_workspace_id and p.id = p_purchase_id
+    and exists (select 1 from platform.members m where m.workspace_id = p_workspace_id and m.user_id = v_user);
   if not found then
     return platform.refusal('purchase_not_found', 'Session pack not found');
   end if;
@@ -264,14 +379,34 @@ begin
 end;
 $$;
 
+grant execute on function public.get_purchase(uuid, uuid) to lockstep_api;
+
+/*
+ * get_purchase(p_purchase_id) → {success, purchase}: the seed's form of get_purchase(p_workspace_id,
+ * p_purchase_id), the pack's workspace looked up first.
+ */
+create or replace function public.get_purchase(p_purchase_id uuid)
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+begin
+  return public.get_purchase(sessions.purchase_workspace(p_purchase_id), p_purchase_id);
+end;
+$$;
+
 grant execute on function public.get_purchase(uuid) to lockstep_api;
 
 /*
- * list_client_purchases(p_client_id, p_limit, p_before) → {success, purchases, next_before}: a client's
- * packs, newest first, p_limit (1..200) at a time (db/functions/platform/paging.sql).
- * Refusals: client_not_found (also for non-members), invalid_limit, invalid_cursor.
+ * list_client_purchases(p_workspace_id, p_client_id, p_limit, p_before) → {success, purchases,
+ * next_before}: a client's packs, newest first, p_limit (1..200) at a time
+ * (db/functions/platform/paging.sql). Refusals: client_not_found (also for non-members and another
+ * workspace's client), invalid_limit, invalid_cursor.
  */
-create or replace function public.list_client_purchases(p_client_id uuid, p_limit integer default 50, p_before text default null)
+create or replace function public.list_client_purchases(
+  p_workspace_id uuid, p_client_id uuid, p_limit integer default 50, p_before text default null)
 returns jsonb
 language plpgsql
 stable
@@ -279,12 +414,11 @@ security definer
 set search_path = ''
 as $$
 declare
-  v_workspace_id uuid := sessions.client_workspace(p_client_id);
   v_before_at timestamptz;
   v_before_id uuid;
   v_refusal jsonb;
 begin
-  if v_workspace_id is null then
+  if not sessions.client_in_workspace(p_workspace_id, p_client_id) then
     return platform.refusal('client_not_found', 'Client not found');
   end if;
   select k.at, k.id into v_before_at, v_before_id from platform.page_key_uuid(p_before) k;
@@ -301,10 +435,28 @@ begin
     from (
       select p as purchase, row_number() over (order by p.purchased_at desc, p.id desc) as n
       from sessions.purchases p
-      where p.workspace_id = v_workspace_id and p.client_id = p_client_id
+      where p.workspace_id = p_workspace_id and p.client_id = p_client_id
         and (p.purchased_at, p.id) < (v_before_at, v_before_id)
       order by p.purchased_at desc, p.id desc
       limit p_limit + 1) r);
+end;
+$$;
+
+grant execute on function public.list_client_purchases(uuid, uuid, integer, text) to lockstep_api;
+
+/*
+ * list_client_purchases(p_client_id, p_limit, p_before) → {success, purchases, next_before}: the seed's
+ * form of list_client_purchases(p_workspace_id, ...), the client's workspace looked up first.
+ */
+create or replace function public.list_client_purchases(p_client_id uuid, p_limit integer default 50, p_before text default null)
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+begin
+  return public.list_client_purchases(sessions.client_workspace(p_client_id), p_client_id, p_limit, p_before);
 end;
 $$;
 

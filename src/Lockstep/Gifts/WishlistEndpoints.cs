@@ -5,6 +5,10 @@ using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Lockstep.Gifts;
 
+/// <summary>
+/// Wishlists. A wishlist's routes have a workspace-scoped form, /api/workspaces/{workspaceId}/wishlists/{wishlistId},
+/// calling the function's p_workspace_id form (routed on Citus); /api/wishlists/{wishlistId} finds the workspace first.
+/// </summary>
 public static class WishlistEndpoints
 {
     public static IEndpointRouteBuilder MapWishlists(this IEndpointRouteBuilder app)
@@ -14,6 +18,10 @@ public static class WishlistEndpoints
             .WithSummary("Create a wishlist; the caller is its celebrant (create_wishlist)");
         workspaces.MapGet("/", ListWishlists).WithName("ListWishlists")
             .WithSummary("The wishlists of a gift group, newest first; ?limit=, ?before= (list_wishlists)");
+        workspaces.MapGet("/{wishlistId}", GetWishlistIn).WithName("GetWishlistInWorkspace")
+            .WithSummary("GET /api/wishlists/{wishlistId}, routed by the workspace (get_wishlist with p_workspace_id)");
+        workspaces.MapPost("/{wishlistId}/items", AddItemIn).WithName("AddWishlistItemInWorkspace")
+            .WithSummary("POST /api/wishlists/{wishlistId}/items, routed by the workspace (add_wishlist_item with p_workspace_id)");
 
         var wishlists = app.MapGroup("/api/wishlists/{wishlistId}").WithTags("Gifts").RequireAuthorization();
         wishlists.MapGet("/", GetWishlist).WithName("GetWishlist")
@@ -39,21 +47,41 @@ public static class WishlistEndpoints
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
 
-    private static async Task<Results<Ok<WishlistView>, ProblemHttpResult>> GetWishlist(
-        Guid wishlistId, int? limit, string? before, HttpContext context, FunctionCaller db)
+    private static Task<Results<Ok<WishlistView>, ProblemHttpResult>> GetWishlist(
+        Guid wishlistId, int? limit, string? before, HttpContext context, FunctionCaller db) =>
+        GetAsync(context, db, "select public.get_wishlist(p_wishlist_id => $1, p_items_limit => $2, p_items_before => $3)::text",
+            [wishlistId, limit ?? 50, before]);
+
+    private static Task<Results<Ok<WishlistView>, ProblemHttpResult>> GetWishlistIn(
+        Guid workspaceId, Guid wishlistId, int? limit, string? before, HttpContext context, FunctionCaller db) =>
+        GetAsync(context, db,
+            "select public.get_wishlist(p_workspace_id => $1, p_wishlist_id => $2, p_items_limit => $3, p_items_before => $4)::text",
+            [workspaceId, wishlistId, limit ?? 50, before]);
+
+    private static async Task<Results<Ok<WishlistView>, ProblemHttpResult>> GetAsync(HttpContext context, FunctionCaller db, string sql, object?[] args)
     {
-        var outcome = await db.CallAsync(context,
-            "select public.get_wishlist(p_wishlist_id => $1, p_items_limit => $2, p_items_before => $3)::text",
-            [wishlistId, limit ?? 50, before], GiftsJson.Default.WishlistView);
+        var outcome = await db.CallAsync(context, sql, args, GiftsJson.Default.WishlistView);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
 
-    private static async Task<Results<Ok<ItemAdded>, ProblemHttpResult>> AddItem(
-        Guid wishlistId, AddItemRequest request, HttpContext context, FunctionCaller db)
-    {
-        var outcome = await db.CallAsync(context,
+    private static Task<Results<Ok<ItemAdded>, ProblemHttpResult>> AddItem(
+        Guid wishlistId, AddItemRequest request, HttpContext context, FunctionCaller db) =>
+        AddItemAsync(context, db,
             "select public.add_wishlist_item(p_wishlist_id => $1, p_title => $2, p_price => $3, p_link => $4, p_notes => $5)::text",
-            [wishlistId, request.Title, request.Price, request.Link, request.Notes], GiftsJson.Default.ItemAdded);
+            [wishlistId, request.Title, request.Price, request.Link, request.Notes]);
+
+    private static Task<Results<Ok<ItemAdded>, ProblemHttpResult>> AddItemIn(
+        Guid workspaceId, Guid wishlistId, AddItemRequest request, HttpContext context, FunctionCaller db) =>
+        AddItemAsync(context, db,
+            """
+            select public.add_wishlist_item(p_workspace_id => $1, p_wishlist_id => $2, p_title => $3, p_price => $4, p_link => $5,
+              p_notes => $6)::text
+            """,
+            [workspaceId, wishlistId, request.Title, request.Price, request.Link, request.Notes]);
+
+    private static async Task<Results<Ok<ItemAdded>, ProblemHttpResult>> AddItemAsync(HttpContext context, FunctionCaller db, string sql, object?[] args)
+    {
+        var outcome = await db.CallAsync(context, sql, args, GiftsJson.Default.ItemAdded);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
 }

@@ -6,6 +6,10 @@ using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Lockstep.Sessions;
 
+/// <summary>
+/// Bookings. Each route named by a client or booking id alone has a workspace-scoped form,
+/// /api/workspaces/{workspaceId}/..., calling the function's p_workspace_id form (routed on Citus).
+/// </summary>
 public static class BookingEndpoints
 {
     public static IEndpointRouteBuilder MapBookings(this IEndpointRouteBuilder app)
@@ -22,33 +26,76 @@ public static class BookingEndpoints
             .WithSummary("Cancel a booking; with reinstate, gives its session back only if it consumed one (cancel_booking)");
         api.MapPost("/bookings/{bookingId}/no-show", MarkNoShow).WithName("MarkNoShow")
             .WithSummary("Mark a booking as a no-show; its session is forfeited once (mark_no_show)");
-        api.MapGet("/workspaces/{workspaceId}/calendar", Calendar).WithName("BookingCalendar")
+
+        var workspace = api.MapGroup("/workspaces/{workspaceId}");
+        workspace.MapGet("/calendar", Calendar).WithName("BookingCalendar")
             .WithSummary("Bookings starting in [from, to) with the client's name and the pack's balance (booking_calendar)");
+        workspace.MapGet("/clients/{clientId}/bookings", ListBookingsIn).WithName("ListClientBookingsInWorkspace")
+            .WithSummary("GET /api/clients/{clientId}/bookings, routed by the workspace (list_client_bookings with p_workspace_id)");
+        workspace.MapPost("/clients/{clientId}/bookings", CreateBookingIn).WithName("CreateBookingInWorkspace")
+            .WithSummary("POST /api/clients/{clientId}/bookings, routed by the workspace (create_booking with p_workspace_id)");
+        workspace.MapPost("/bookings/{bookingId}/complete", CompleteBookingIn).WithName("CompleteBookingInWorkspace")
+            .WithSummary("POST /api/bookings/{bookingId}/complete, routed by the workspace (complete_booking with p_workspace_id)");
+        workspace.MapPost("/bookings/{bookingId}/cancel", CancelBookingIn).WithName("CancelBookingInWorkspace")
+            .WithSummary("POST /api/bookings/{bookingId}/cancel, routed by the workspace (cancel_booking with p_workspace_id)");
+        workspace.MapPost("/bookings/{bookingId}/no-show", MarkNoShowIn).WithName("MarkNoShowInWorkspace")
+            .WithSummary("POST /api/bookings/{bookingId}/no-show, routed by the workspace (mark_no_show with p_workspace_id)");
         return app;
     }
 
-    private static async Task<Results<Ok<BookingList>, ProblemHttpResult>> ListBookings(
-        Guid clientId, int? limit, string? before, HttpContext context, FunctionCaller db)
+    private static Task<Results<Ok<BookingList>, ProblemHttpResult>> ListBookings(
+        Guid clientId, int? limit, string? before, HttpContext context, FunctionCaller db) =>
+        ListAsync(context, db, "select public.list_client_bookings(p_client_id => $1, p_limit => $2, p_before => $3)::text",
+            [clientId, limit ?? 50, before]);
+
+    private static Task<Results<Ok<BookingList>, ProblemHttpResult>> ListBookingsIn(
+        Guid workspaceId, Guid clientId, int? limit, string? before, HttpContext context, FunctionCaller db) =>
+        ListAsync(context, db,
+            "select public.list_client_bookings(p_workspace_id => $1, p_client_id => $2, p_limit => $3, p_before => $4)::text",
+            [workspaceId, clientId, limit ?? 50, before]);
+
+    private static async Task<Results<Ok<BookingList>, ProblemHttpResult>> ListAsync(
+        HttpContext context, FunctionCaller db, string sql, object?[] args)
     {
-        var outcome = await db.CallAsync(context, "select public.list_client_bookings(p_client_id => $1, p_limit => $2, p_before => $3)::text",
-            [clientId, limit ?? 50, before], SessionsJson.Default.BookingList);
+        var outcome = await db.CallAsync(context, sql, args, SessionsJson.Default.BookingList);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
 
-    private static async Task<Results<Ok<BookingCreated>, ProblemHttpResult>> CreateBooking(
-        Guid clientId, CreateBookingRequest request, HttpContext context, FunctionCaller db)
-    {
-        var outcome = await db.CallAsync(context,
+    private static Task<Results<Ok<BookingCreated>, ProblemHttpResult>> CreateBooking(
+        Guid clientId, CreateBookingRequest request, HttpContext context, FunctionCaller db) =>
+        CreateAsync(context, db,
             "select public.create_booking(p_client_id => $1, p_starts_at => $2, p_ends_at => $3, p_purchase_id => $4)::text",
-            [clientId, request.StartsAt.ToUniversalTime(), request.EndsAt.ToUniversalTime(), request.PurchaseId], SessionsJson.Default.BookingCreated);
+            [clientId, request.StartsAt.ToUniversalTime(), request.EndsAt.ToUniversalTime(), request.PurchaseId]);
+
+    private static Task<Results<Ok<BookingCreated>, ProblemHttpResult>> CreateBookingIn(
+        Guid workspaceId, Guid clientId, CreateBookingRequest request, HttpContext context, FunctionCaller db) =>
+        CreateAsync(context, db,
+            """
+            select public.create_booking(p_workspace_id => $1, p_client_id => $2, p_starts_at => $3, p_ends_at => $4,
+              p_purchase_id => $5)::text
+            """,
+            [workspaceId, clientId, request.StartsAt.ToUniversalTime(), request.EndsAt.ToUniversalTime(), request.PurchaseId]);
+
+    private static async Task<Results<Ok<BookingCreated>, ProblemHttpResult>> CreateAsync(
+        HttpContext context, FunctionCaller db, string sql, object?[] args)
+    {
+        var outcome = await db.CallAsync(context, sql, args, SessionsJson.Default.BookingCreated);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
 
-    private static async Task<Results<Ok<BookingChange>, ProblemHttpResult>> CompleteBooking(Guid bookingId, HttpContext context, FunctionCaller db) =>
-        await ChangeAsync(context, db, "select public.complete_booking(p_booking_id => $1)::text", [bookingId]);
+    private static Task<Results<Ok<BookingChange>, ProblemHttpResult>> CompleteBooking(Guid bookingId, HttpContext context, FunctionCaller db) =>
+        ChangeAsync(context, db, "select public.complete_booking(p_booking_id => $1)::text", [bookingId]);
 
-    private static async Task<Results<Ok<BookingChange>, ProblemHttpResult>> MarkNoShow(Guid bookingId, HttpContext context, FunctionCaller db) =>
-        await ChangeAsync(context, db, "select public.mark_no_show(p_booking_id => $1)::text", [bookingId]);
+    private static Task<Results<Ok<BookingChange>, ProblemHttpResult>> CompleteBookingIn(
+        Guid workspaceId, Guid bookingId, HttpContext context, FunctionCaller db) =>
+        ChangeAsync(context, db, "select public.complete_booking(p_workspace_id => $1, p_booking_id => $2)::text", [workspaceId, bookingId]);
+
+    private static Task<Results<Ok<BookingChange>, ProblemHttpResult>> MarkNoShow(Guid bookingId, HttpContext context, FunctionCaller db) =>
+        ChangeAsync(context, db, "select public.mark_no_show(p_booking_id => $1)::text", [bookingId]);
+
+    private static Task<Results<Ok<BookingChange>, ProblemHttpResult>> MarkNoShowIn(
+        Guid workspaceId, Guid bookingId, HttpContext context, FunctionCaller db) =>
+        ChangeAsync(context, db, "select public.mark_no_show(p_workspace_id => $1, p_booking_id => $2)::text", [workspaceId, bookingId]);
 
     // No body, or {}, cancels without giving a session back: cancelling is the point, reinstating the option.
     private static async Task<Results<Ok<BookingChange>, ProblemHttpResult>> CancelBooking(
@@ -60,6 +107,18 @@ public static class BookingEndpoints
         }
         return await ChangeAsync(context, db, "select public.cancel_booking(p_booking_id => $1, p_reinstate => $2)::text",
             [bookingId, request?.Reinstate ?? false]);
+    }
+
+    private static async Task<Results<Ok<BookingChange>, ProblemHttpResult>> CancelBookingIn(
+        Guid workspaceId, Guid bookingId, CancelBookingRequest? request, HttpContext context, FunctionCaller db)
+    {
+        if (Problems.OptionalBodyNotAnObject(context, request) is { } notAnObject)
+        {
+            return notAnObject;
+        }
+        return await ChangeAsync(context, db,
+            "select public.cancel_booking(p_workspace_id => $1, p_booking_id => $2, p_reinstate => $3)::text",
+            [workspaceId, bookingId, request?.Reinstate ?? false]);
     }
 
     private static async Task<Results<Ok<BookingChange>, ProblemHttpResult>> ChangeAsync(

@@ -203,6 +203,41 @@ public sealed class ClientWithContactTests(DatabaseFixture db) : IClassFixture<D
     }
 
     [Fact]
+    public async Task SetPrimaryContact_WhenNamedWithItsWorkspace_MovesThePrimaryAsTheTwoArgumentForm()
+    {
+        var user = Guid.NewGuid();
+        var workspace = await db.WorkspaceAsync(user);
+        var client = await db.CreateClientAsync(user, workspace, "Acme", "Ann", "+15550100199");
+        var bob = await db.CallAsync(user, "select public.add_contact($1, $2, 'Bob', '+15550100198')::text", workspace, client.Id("client_id"));
+
+        var routed = await db.CallAsync(user, "select public.set_primary_contact($1, $2, $3)::text", workspace, client.Id("client_id"), bob.Id("contact_id"));
+        var idOnly = await db.CallAsync(user, "select public.set_primary_contact($1, $2)::text", client.Id("client_id"), bob.Id("contact_id"));
+
+        Assert.True(routed.Succeeded());
+        Assert.Equal(routed.ToString(), idOnly.ToString());
+        Assert.Equal(bob.Id("contact_id"), await db.ScalarAsync<Guid>(
+            "select id from crm.contacts where workspace_id = $1 and client_id = $2 and is_primary", workspace, client.Id("client_id")));
+    }
+
+    [Fact]
+    public async Task SetPrimaryContact_WhenTheClientIsInAnotherWorkspaceOfTheCaller_RefusesAsNotFoundAndChangesNothing()
+    {
+        var user = Guid.NewGuid();
+        var workspace = await db.WorkspaceAsync(user);
+        var other = await db.WorkspaceAsync(user);
+        var client = await db.CreateClientAsync(user, workspace, "Acme", "Ann", "+15550100199");
+        var bob = await db.CallAsync(user, "select public.add_contact($1, $2, 'Bob', '+15550100198')::text", workspace, client.Id("client_id"));
+
+        var foreign = await db.CallAsync(user, "select public.set_primary_contact($1, $2, $3)::text", other, client.Id("client_id"), bob.Id("contact_id"));
+        var missing = await db.CallAsync(user, "select public.set_primary_contact($1, $2, $3)::text", other, Guid.NewGuid(), bob.Id("contact_id"));
+
+        Assert.Equal("client_not_found", foreign.Code());
+        Assert.Equal(missing.ToString(), foreign.ToString());
+        Assert.Equal(client.Id("contact_id"), await db.ScalarAsync<Guid>(
+            "select id from crm.contacts where workspace_id = $1 and client_id = $2 and is_primary", workspace, client.Id("client_id")));
+    }
+
+    [Fact]
     public async Task DirectInsert_WhenASecondPrimaryIsWritten_TheIndexRefusesIt()
     {
         var user = Guid.NewGuid();

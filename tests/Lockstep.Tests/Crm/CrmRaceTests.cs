@@ -62,7 +62,7 @@ public sealed class CrmRaceTests(DatabaseFixture db) : IClassFixture<DatabaseFix
             {
                 var contact = await db.CallAsync(user, "select public.add_contact($1, $2, 'Other', $3)::text",
                     workspace, client.Id("client_id"), $"+1555010{c:D2}{k:D2}");
-                calls.Add((user, "select public.set_primary_contact($1, $2, $3)::text", [client.Id("client_id"), contact.Id("contact_id"), workspace]));
+                calls.Add((user, "select public.set_primary_contact($1, $2, $3)::text", [workspace, client.Id("client_id"), contact.Id("contact_id")]));
             }
         }
 

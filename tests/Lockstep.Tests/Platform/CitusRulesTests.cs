@@ -15,13 +15,21 @@ public sealed partial class CitusRulesTests(DatabaseFixture db) : IClassFixture<
     private static readonly string[] FunctionSchemas = ["public", "platform", "crm", "leads", "sessions", "gifts", "auth"];
     private static readonly string[] ModuleSchemas = ["platform", "crm", "leads", "sessions", "gifts"];
 
-    /// <summary>Public functions allowed to take p_workspace_id later than first, each with the reason.</summary>
-    private static readonly Dictionary<string, string> WorkspaceNotFirst = new()
+    /// <summary>Public functions named by an id alone that need no p_workspace_id form, each with the reason.</summary>
+    private static readonly Dictionary<string, string> IdAloneByDesign = new()
     {
-        ["public.set_primary_contact"] = "its trailing p_workspace_id default null keeps the older two-argument calls working; issue 17 item 4 replaces that form",
+        ["public.mark_notification_read"] = "the caller's own inbox, which spans their workspaces (list_notifications, mark_all_notifications_read); "
+            + "the row is found by its id and recipient, and a reader marks one at a time",
     };
 
-    private sealed record Function(string Name, string Schema, string Language, int ArgCount, string Source, string[] ArgNames, string[] RowTypedArgs);
+    private sealed record Function(
+        string Name, string Schema, string Language, int ArgCount, string Source, string[] ArgNames, string[] RowTypedArgs, string ReturnType)
+    {
+        /// <summary>"public.use_session" of "public.use_session(uuid)".</summary>
+        public string QualifiedName => Name.Split('(')[0];
+
+        public string ArgTypes => Name[(Name.IndexOf('(') + 1)..^1];
+    }
 
     // Extension functions are the extension's business, not ours. A name is written schema-qualified
     // whatever the search_path, so DefinitionFiles finds its file.
@@ -32,7 +40,8 @@ public sealed partial class CitusRulesTests(DatabaseFixture db) : IClassFixture<
                      from unnest(coalesce(p.proallargtypes, p.proargtypes::oid[])) as t(oid)
                      join pg_type ty on ty.oid = t.oid
                      join pg_class c on c.oid in (ty.typrelid, (select e.typrelid from pg_type e where e.oid = ty.typelem))
-                     where c.relkind in ('r', 'p'))
+                     where c.relkind in ('r', 'p')),
+               format_type(p.prorettype, null)
         from pg_proc p
         join pg_namespace n on n.oid = p.pronamespace
         join pg_language l on l.oid = p.prolang
@@ -115,6 +124,20 @@ public sealed partial class CitusRulesTests(DatabaseFixture db) : IClassFixture<
         Assert.True(offenders.Count == 0, "public functions whose p_workspace_id is not their first argument:\n" + string.Join("\n", offenders));
     }
 
+    // A function named by an id alone (use_session(p_purchase_id)) must find the row's workspace first,
+    // which on Citus is a query on every shard; its p_workspace_id form is routed to one node.
+    [Fact]
+    public async Task PublicFunctions_NamedByAnIdAlone_HaveAWorkspaceFirstForm()
+    {
+        var functions = await FunctionsAsync(db.DataSource);
+        var idAlone = functions.Count(NamedByAnIdAlone);
+        Assert.True(idAlone >= 20, $"only {idAlone} public functions are named by an id alone");
+
+        var offenders = IdAloneWithoutWorkspaceForm(functions);
+        Assert.True(offenders.Count == 0, "public functions named by an id alone without their p_workspace_id form (same arguments after it, same return type):\n"
+            + string.Join("\n", offenders));
+    }
+
     [Fact]
     public async Task Catalog_WhenAFunctionBreaksEachRule_ReportsEveryBreak()
     {
@@ -161,6 +184,11 @@ public sealed partial class CitusRulesTests(DatabaseFixture db) : IClassFixture<
             end;
             $$;
             create function public.scratch_workspace_last(p_id uuid, p_workspace_id uuid) returns boolean language sql immutable as $$ select true $$;
+            create function public.scratch_by_id(p_thing_id uuid) returns boolean language sql immutable as $$ select true $$;
+            create function public.scratch_other_return(p_thing_id uuid) returns boolean language sql immutable as $$ select true $$;
+            create function public.scratch_other_return(p_workspace_id uuid, p_thing_id uuid) returns jsonb language sql immutable as $$ select null::jsonb $$;
+            create function public.scratch_routed(p_thing_id uuid, p_flag boolean) returns boolean language sql immutable as $$ select true $$;
+            create function public.scratch_routed(p_workspace_id uuid, p_thing_id uuid, p_flag boolean) returns boolean language sql immutable as $$ select true $$;
             """))
         {
             await setup.ExecuteNonQueryAsync();
@@ -172,6 +200,7 @@ public sealed partial class CitusRulesTests(DatabaseFixture db) : IClassFixture<
             .Concat(RowTypedArguments(functions))
             .Concat(ClockInOnConflictDoUpdate(functions))
             .Concat(WorkspaceNotFirstArguments(functions))
+            .Concat(IdAloneWithoutWorkspaceForm(functions))
             .ToList();
 
         Assert.Contains(found, v => v.StartsWith("crm.scratch_sql_reader(uuid, uuid) is SQL-language and reads crm.contacts", StringComparison.Ordinal));
@@ -179,6 +208,9 @@ public sealed partial class CitusRulesTests(DatabaseFixture db) : IClassFixture<
         Assert.Contains(found, v => v.StartsWith("crm.scratch_row_typed(crm.contacts) takes crm.contacts", StringComparison.Ordinal));
         Assert.Contains(found, v => v.StartsWith("crm.scratch_clock_upsert(uuid, uuid) reads the clock", StringComparison.Ordinal));
         Assert.Contains(found, v => v.StartsWith("public.scratch_workspace_last(uuid, uuid) takes p_workspace_id as argument 2", StringComparison.Ordinal));
+        Assert.Contains(found, v => v.StartsWith("public.scratch_by_id(uuid) has no public.scratch_by_id(p_workspace_id uuid, p_thing_id uuid) returning boolean", StringComparison.Ordinal));
+        Assert.Contains(found, v => v.StartsWith("public.scratch_other_return(uuid) has no public.scratch_other_return(p_workspace_id uuid, p_thing_id uuid) returning boolean", StringComparison.Ordinal));
+        Assert.DoesNotContain(found, v => v.StartsWith("public.scratch_routed", StringComparison.Ordinal));
         Assert.DoesNotContain(found, v => v.StartsWith("crm.scratch_sql_literal", StringComparison.Ordinal));
         Assert.DoesNotContain(found, v => v.StartsWith("public.scratch_uid_assigned", StringComparison.Ordinal));
         Assert.DoesNotContain(found, v => v.StartsWith("crm.scratch_clock_after_nothing", StringComparison.Ordinal));
@@ -210,8 +242,21 @@ public sealed partial class CitusRulesTests(DatabaseFixture db) : IClassFixture<
 
     private static List<string> WorkspaceNotFirstArguments(IEnumerable<Function> functions) => functions
         .Where(f => f.Schema == "public" && f.ArgNames.Contains("p_workspace_id") && f.ArgNames[0] != "p_workspace_id")
-        .Where(f => !WorkspaceNotFirst.ContainsKey(f.Name.Split('(')[0]))
         .Select(f => DefinitionFiles.Named(f.Name, $"{f.Name} takes p_workspace_id as argument {Array.IndexOf(f.ArgNames, "p_workspace_id") + 1}"))
+        .ToList();
+
+    /// <summary>A public function whose first argument is a uuid named p_..._id other than p_workspace_id.</summary>
+    private static bool NamedByAnIdAlone(Function f) =>
+        f.Schema == "public" && f.ArgNames.Length > 0 && f.ArgNames[0] != "p_workspace_id" && !f.ArgNames.Contains("p_workspace_id")
+        && IdArgument().IsMatch(f.ArgNames[0]) && f.ArgTypes.Split(", ")[0] == "uuid";
+
+    private static List<string> IdAloneWithoutWorkspaceForm(IReadOnlyCollection<Function> functions) => functions
+        .Where(NamedByAnIdAlone)
+        .Where(f => !IdAloneByDesign.ContainsKey(f.QualifiedName))
+        .Where(f => !functions.Any(w => w.QualifiedName == f.QualifiedName && w.ReturnType == f.ReturnType
+            && w.ArgTypes == "uuid, " + f.ArgTypes && w.ArgNames.SequenceEqual(f.ArgNames.Prepend("p_workspace_id"))))
+        .Select(f => DefinitionFiles.Named(f.Name,
+            $"{f.Name} has no {f.QualifiedName}({string.Join(", ", f.ArgNames.Prepend("p_workspace_id").Zip(f.ArgTypes.Split(", ").Prepend("uuid"), (n, t) => $"{n} {t}"))}) returning {f.ReturnType}"))
         .ToList();
 
     private static bool NamesTable(string code, string table) =>
@@ -228,6 +273,9 @@ public sealed partial class CitusRulesTests(DatabaseFixture db) : IClassFixture<
     // Strings are matched too, so that `--` or `/*` inside one starts no comment.
     [GeneratedRegex(@"'(?:[^']|'')*'|--[^\n]*|/\*.*?\*/", RegexOptions.Singleline)]
     private static partial Regex CommentOrString();
+
+    [GeneratedRegex(@"^p_(?:\w+_)?id$")]
+    private static partial Regex IdArgument();
 
     [GeneratedRegex(@"\bauth\.(?:uid|jwt)\(\)", RegexOptions.IgnoreCase)]
     private static partial Regex AuthCall();
@@ -251,7 +299,7 @@ public sealed partial class CitusRulesTests(DatabaseFixture db) : IClassFixture<
         while (await reader.ReadAsync())
         {
             functions.Add(new Function(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetInt32(3),
-                reader.GetString(4), reader.GetFieldValue<string[]>(5), reader.GetFieldValue<string[]>(6)));
+                reader.GetString(4), reader.GetFieldValue<string[]>(5), reader.GetFieldValue<string[]>(6), reader.GetString(7)));
         }
         return functions;
     }

@@ -21,9 +21,9 @@ public sealed class AuthorizationMatrixTests(ServerFixture server, ITestOutputHe
 
     /// <summary>
     /// Expected statuses in the order of <see cref="Callers"/>. A request body (JSON) and query are
-    /// made from the cell's own world.
+    /// made from the cell's own world. A route named by an id alone answers as its workspace-scoped twin.
     /// </summary>
-    private static readonly Dictionary<string, Row> Matrix = new(StringComparer.Ordinal)
+    private static readonly Dictionary<string, Row> Matrix = RouteWorld.WithWorkspaceTwins(new Dictionary<string, Row>(StringComparer.Ordinal)
     {
         // Platform
         ["GET /health/live"] = new("200 401 200 200 200 200 200"),
@@ -114,7 +114,7 @@ public sealed class AuthorizationMatrixTests(ServerFixture server, ITestOutputHe
         ["POST /api/notifications/{notificationId}/read"] = new("401 401 404 404 404 404 404"),
         ["POST /api/notifications/read-all"] = new("401 401 200 200 200 200 200"),
         ["GET /api/notifications/stream"] = new("401 401 200 200 200 200 200"),
-    };
+    });
 
     [Fact]
     public void Matrix_WhenRoutesAreMapped_HasExactlyOneRowPerRoute()

@@ -18,7 +18,7 @@ public sealed class PostStatusTests(ServerFixture server) : IClassFixture<Server
 
     private sealed record Row(int Status, Func<RouteWorld, Guid> Caller, Func<RouteWorld, string>? Body = null, Func<ServerFixture, RouteWorld, Task>? Setup = null);
 
-    private static readonly Dictionary<string, Row> Rows = new(StringComparer.Ordinal)
+    private static readonly Dictionary<string, Row> Rows = RouteWorld.WithWorkspaceTwins(new Dictionary<string, Row>(StringComparer.Ordinal)
     {
         ["POST /rest/v1/rpc/{function}"] = new(200, w => w.Owner, _ => """{"p_name":"Rpc"}"""),
         ["POST /rest/v1/rpc"] = new(200, w => w.Owner, _ => """{"calls":[{"fn":"create_workspace","args":{"p_name":"Batch"}}]}"""),
@@ -51,7 +51,7 @@ public sealed class PostStatusTests(ServerFixture server) : IClassFixture<Server
         ["POST /api/wishlist-items/{itemId}/pledges"] = new(200, w => w.Admin, _ => """{"amount":10.00}""", Split),
         ["POST /api/notifications/{notificationId}/read"] = new(200, w => w.Admin, Setup: Claimed),
         ["POST /api/notifications/read-all"] = new(200, w => w.Admin, Setup: Claimed),
-    };
+    });
 
     private static async Task Connected(ServerFixture server, RouteWorld w)
     {

@@ -73,6 +73,26 @@ public sealed record RouteWorld(
     /// <summary>"POST /api/workspaces/{workspaceId}/clients/": one route, as the tests name it.</summary>
     public static string Key(RouteEndpoint endpoint) => $"{Method(endpoint)} /{endpoint.RoutePattern.RawText!.TrimStart('/')}";
 
+    private static readonly string[] IdOnlyPrefixes = ["/api/clients/", "/api/purchases/", "/api/bookings/", "/api/wishlists/", "/api/wishlist-items/"];
+
+    /// <summary>
+    /// The workspace-scoped twin of a route named by an id alone ("POST /api/purchases/{purchaseId}/use" →
+    /// "POST /api/workspaces/{workspaceId}/purchases/{purchaseId}/use"), or null for any other route.
+    /// </summary>
+    public static string? WorkspaceTwin(string key)
+    {
+        var space = key.IndexOf(' ', StringComparison.Ordinal);
+        var path = key[(space + 1)..];
+        return IdOnlyPrefixes.Any(p => path.StartsWith(p, StringComparison.Ordinal))
+            ? $"{key[..space]} /api/workspaces/{{workspaceId}}/{path["/api/".Length..].TrimEnd('/')}"
+            : null;
+    }
+
+    /// <summary><paramref name="rows"/> with, for each route named by an id alone, the same row under its workspace-scoped twin.</summary>
+    public static Dictionary<string, T> WithWorkspaceTwins<T>(Dictionary<string, T> rows) =>
+        rows.Concat(rows.Where(r => WorkspaceTwin(r.Key) is not null).Select(r => KeyValuePair.Create(WorkspaceTwin(r.Key)!, r.Value)))
+            .ToDictionary(StringComparer.Ordinal);
+
     /// <summary>Every table of the module schemas: row count and a digest of its content, by table name.</summary>
     public static async Task<Dictionary<string, (long Rows, string Digest)>> SnapshotAsync(DatabaseFixture db)
     {

@@ -296,7 +296,10 @@ public sealed class SessionEndpointTests(ServerFixture server) : IClassFixture<S
         var document = await (await server.Client().GetAsync("/openapi/v1.json")).Content.ReadAsStringAsync();
 
         foreach (var name in new[] { "ListClientPurchases", "CreatePurchase", "GetPurchase", "UseSession", "ReinstateSession",
-                     "ListClientBookings", "CreateBooking", "CompleteBooking", "CancelBooking", "MarkNoShow", "BookingCalendar" })
+                     "ListClientBookings", "CreateBooking", "CompleteBooking", "CancelBooking", "MarkNoShow", "BookingCalendar",
+                     "ListClientPurchasesInWorkspace", "CreatePurchaseInWorkspace", "GetPurchaseInWorkspace", "UseSessionInWorkspace",
+                     "ReinstateSessionInWorkspace", "ListClientBookingsInWorkspace", "CreateBookingInWorkspace", "CompleteBookingInWorkspace",
+                     "CancelBookingInWorkspace", "MarkNoShowInWorkspace" })
         {
             Assert.Contains($"\"operationId\": \"{name}\"", document);
         }

@@ -81,6 +81,21 @@ public sealed class SessionRaceTests : IClassFixture<DatabaseFixture>, IAsyncLif
     }
 
     [Fact]
+    public async Task UseSessionInWorkspace_When200CallersRaceForA10SessionPack_Exactly10Succeed()
+    {
+        // 200 concurrent connections, one use_session(p_workspace_id, p_purchase_id) each: the routed form.
+        var (owner, workspace, client) = await ClientAsync(_db);
+        var pack = await PackAsync(_db, owner, client, 10);
+
+        var results = await RunAtOnceAsync<bool>(Enumerable.Range(0, 200)
+            .Select(_ => (owner, "select public.use_session(p_workspace_id => $1, p_purchase_id => $2)", new object[] { workspace, pack })).ToList());
+
+        Assert.All(results, r => Assert.Null(r.Error));
+        Assert.Equal(10, results.Count(r => r.Value));
+        Assert.Equal(10, await UsedAsync(_db, pack));
+    }
+
+    [Fact]
     public async Task UseAndRelease_WhenMixedConcurrently_NeverBreakTheCheckAndTheCountAddsUp()
     {
         // 160 concurrent connections: 100 use_session and 60 release_session on a 20-session pack with 5 used.
