@@ -30,6 +30,9 @@ public sealed class CitusClusterFixture : IAsyncLifetime
         && Directory.GetDirectories("/usr/lib/postgresql").Any(dir => File.Exists(Path.Combine(dir, "lib", "citus.so")))
         || File.Exists(Path.Combine(PgConfigPkgLibDir(), "citus.so"));
 
+    /// <summary>The coordinator's connection string, as the superuser (for a server over the cluster).</summary>
+    public string ConnectionString { get; private set; } = null!;
+
     public NpgsqlDataSource DataSource { get; private set; } = null!;
 
     public NpgsqlDataSource ServingDataSource { get; private set; } = null!;
@@ -61,6 +64,7 @@ public sealed class CitusClusterFixture : IAsyncLifetime
         var adding = string.Join(";\n", nodes.Skip(1).Select(worker => $"select citus_add_node('127.0.0.1', {worker.Port})"));
         await ExecuteAsync(coordinator.ConnectionString, $"select citus_set_coordinator_host('127.0.0.1', {coordinator.Port});\n{adding}");
 
+        ConnectionString = coordinator.ConnectionString;
         DataSource = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(coordinator.ConnectionString) { MaxPoolSize = 100 }.ConnectionString);
         var runner = MigrationRunner.BuiltIn(DataSource);
         First = await runner.ApplyAsync();
