@@ -31,6 +31,29 @@ public sealed class NotificationTriggerTests(DatabaseFixture db) : IClassFixture
              "split_canceled:A", "split_canceled:B", "split_canceled:D"] },
     };
 
+    [Fact]
+    public async Task NotificationTotals_AsTheServingRoleAsTheListenerOnCitusCallsIt_GrowWithEachNotificationOfTheRecipient()
+    {
+        var group = await GiftGroup.CreateAsync(db, others: 2);
+        var watcher = group.Others[0];
+        async Task<long?> TotalAsync()
+        {
+            await using var connection = await db.ServingDataSource.OpenConnectionAsync();
+            await using var totals = new Npgsql.NpgsqlCommand("select total from gifts.notification_totals($1)", connection);
+            totals.Parameters.Add(new() { Value = new[] { watcher } });
+            return (long?)await totals.ExecuteScalarAsync();
+        }
+        var before = await TotalAsync();
+
+        GiftGroup.AssertSuccess(await GiftGroup.CallAsync(db, group.Claimer, "select public.claim_item($1)::text", await group.AddItemAsync(db, 10)));
+        var after = await TotalAsync();
+        GiftGroup.AssertSuccess(await GiftGroup.CallAsync(db, group.Claimer, "select public.claim_item($1)::text", await group.AddItemAsync(db, 20, "Kite")));
+
+        Assert.Null(before);
+        Assert.Equal(1L, after);
+        Assert.Equal(2L, await TotalAsync());
+    }
+
     [Theory]
     [MemberData(nameof(Cases))]
     public async Task Triggers_WhenStepsRun_NotifyExactlyTheRightMembers(string name, string[] steps, string[] expected)

@@ -25,6 +25,9 @@ public sealed class CitusClusterFixture : IAsyncLifetime
 
     private readonly CitusNodes _nodes = new();
 
+    /// <summary>The coordinator's connection string, as the superuser (for a server over the cluster).</summary>
+    public string ConnectionString { get; private set; } = null!;
+
     public NpgsqlDataSource DataSource { get; private set; } = null!;
 
     public NpgsqlDataSource ServingDataSource { get; private set; } = null!;
@@ -48,6 +51,8 @@ public sealed class CitusClusterFixture : IAsyncLifetime
             ["synchronous_commit"] = "off",
         });
         var coordinator = _nodes.Coordinator;
+
+        ConnectionString = coordinator.ConnectionString;
         DataSource = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(coordinator.ConnectionString) { MaxPoolSize = 100 }.ConnectionString);
         var runner = MigrationRunner.BuiltIn(DataSource);
         First = await runner.ApplyAsync();
