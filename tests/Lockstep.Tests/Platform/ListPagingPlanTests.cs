@@ -11,7 +11,6 @@ namespace Lockstep.Tests.Platform;
 /// auto_explain, after enough calls for PL/pgSQL to consider its generic plan) is a backward index scan
 /// under a Limit that reads p_limit + 1 rows past the cursor, with no sort and no sequential scan.
 /// </summary>
-[RunsOnCitus]
 public sealed partial class ListPagingPlanTests(DatabaseFixture db, ITestOutputHelper output) : IClassFixture<DatabaseFixture>
 {
     [Theory]
