@@ -360,8 +360,11 @@ public sealed class BadRequestGenerator(Random random, RouteWorld world, Diction
         {
             return (Guid.NewGuid().ToString(), "random id");
         }
-        return (Pick(["not-a-guid", "' or 1=1 --", "..", "0", "-1", "00000000-0000-0000-0000-00000000000g", "{" + Guid.NewGuid() + "}",
-            new string('9', 5000), "💥", "null", Guid.NewGuid().ToString("N") + "0"]), "malformed id");
+        // Not ".." for a workspace: /api/workspaces/../purchases/{id}/use is the route's id-only twin,
+        // /api/purchases/{id}/use, a real call that must change the pack.
+        string[] malformed = ["not-a-guid", "' or 1=1 --", "0", "-1", "00000000-0000-0000-0000-00000000000g", "{" + Guid.NewGuid() + "}",
+            new string('9', 5000), "💥", "null", Guid.NewGuid().ToString("N") + "0", .. name == "workspaceId" ? Array.Empty<string>() : [".."]];
+        return (Pick(malformed), "malformed id");
     }
 
     private string Query(FuzzRoute route, List<string> defects)

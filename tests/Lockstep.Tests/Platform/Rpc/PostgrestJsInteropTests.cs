@@ -32,6 +32,21 @@ public sealed class PostgrestJsInteropTests(KestrelServerFixture server) : IClas
         Assert.Equal(1L, await server.ScalarAsync<long>(
             "select count(*) from platform.workspaces where id = $1 and name = 'Interop' and created_by = $2", workspace, owner));
 
+        foreach (var call in new[] { "primaryWithWorkspace", "primaryIdOnly" })
+        {
+            var primary = results.GetProperty(call);
+            Assert.Equal(200, primary.GetProperty("status").GetInt32());
+            Assert.True(primary.GetProperty("data").GetProperty("success").GetBoolean(), primary.ToString());
+        }
+        Assert.Equal(results.GetProperty("annId").GetGuid(), await server.ScalarAsync<Guid>(
+            "select id from crm.contacts where workspace_id = $1 and client_id = $2 and is_primary", workspace, results.GetProperty("clientId").GetGuid()));
+        foreach (var call in new[] { "useWithWorkspace", "useIdOnly" })
+        {
+            Assert.Equal(200, results.GetProperty(call).GetProperty("status").GetInt32());
+            Assert.True(results.GetProperty(call).GetProperty("data").GetBoolean(), results.GetProperty(call).ToString());
+        }
+        Assert.Equal(2, await server.ScalarAsync<int>("select sessions_used from sessions.purchases where id = $1", results.GetProperty("purchaseId").GetGuid()));
+
         AssertPgrst202(results.GetProperty("unknownFunction"),
             "Could not find the function public.no_such_function without parameters in the schema cache",
             "Searched for the function public.no_such_function without parameters or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache.");
