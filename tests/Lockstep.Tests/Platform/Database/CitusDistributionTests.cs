@@ -51,7 +51,6 @@ public sealed class CitusClusterFixture : IAsyncLifetime
             ["synchronous_commit"] = "off",
         });
         var coordinator = _nodes.Coordinator;
-
         ConnectionString = coordinator.ConnectionString;
         DataSource = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(coordinator.ConnectionString) { MaxPoolSize = 100 }.ConnectionString);
         var runner = MigrationRunner.BuiltIn(DataSource);
