@@ -24,16 +24,6 @@ namespace Lockstep.Tests.Platform.Database;
 /// </summary>
 public sealed class CitusOperationsTests(CitusClusterFixture cluster, ITestOutputHelper output) : IClassFixture<CitusClusterFixture>
 {
-    private bool Skipped()
-    {
-        if (!CitusClusterFixture.CitusInstalled)
-        {
-            output.WriteLine("Citus not installed: skipped");
-            return true;
-        }
-        return false;
-    }
-
     private async Task<WebApplicationFactory<Program>> ServerAsync()
     {
         // The fixture's third run recorded a migration of no build (CitusClusterFixture.Later); a server refuses
@@ -54,26 +44,18 @@ public sealed class CitusOperationsTests(CitusClusterFixture cluster, ITestOutpu
         return server;
     }
 
-    [Fact]
+    [CitusFact]
     public async Task Definitions_OnCitusAfterBeingAppliedAgain_LeaveNoNotifyTriggerOnNotifications()
     {
-        if (Skipped())
-        {
-            return;
-        }
         await using var triggers = cluster.DataSource.CreateCommand(
             "select count(*) from pg_trigger where tgrelid = 'gifts.notifications'::regclass and tgname = 'announce_notification'");
 
         Assert.Equal(0L, (long)(await triggers.ExecuteScalarAsync())!);
     }
 
-    [Fact]
+    [CitusFact]
     public async Task ClaimItem_OnCitusWhenTwoMembersClaimAtOnce_BothCommitAndAThirdMembersStreamIsWokenAndReadsBoth()
     {
-        if (Skipped())
-        {
-            return;
-        }
         var celebrant = Guid.NewGuid();
         var (first, second, watcher) = (Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid());
         var workspace = (await CallAsync(celebrant, "select public.create_workspace('Gift group')::text")).GetProperty("workspace_id").GetGuid();
@@ -110,13 +92,9 @@ public sealed class CitusOperationsTests(CitusClusterFixture cluster, ITestOutpu
         Assert.All(read, n => Assert.Equal("item_claimed", n.GetProperty("type").GetString()));
     }
 
-    [Fact]
+    [CitusFact]
     public async Task ClaimOutbox_OnCitusWhenEightWorkersClaimTwoHundredRowsInRoundsAtOnce_HandsOutEachRowOnce()
     {
-        if (Skipped())
-        {
-            return;
-        }
         var owner = Guid.NewGuid();
         var workspaces = new List<Guid>();
         for (var i = 0; i < 4; i++)
@@ -154,13 +132,9 @@ public sealed class CitusOperationsTests(CitusClusterFixture cluster, ITestOutpu
         Assert.Equal(200L, (long)(await leased.ExecuteScalarAsync())!);
     }
 
-    [Fact]
+    [CitusFact]
     public async Task PurgeAuditLog_OnCitusWhenTwoPurgesRunAtOnce_DeletesAndCountsEachEntryOnce()
     {
-        if (Skipped())
-        {
-            return;
-        }
         await CallAsync(Guid.NewGuid(), "select public.create_workspace('Audited')::text");
         await using var before = cluster.DataSource.CreateCommand("select count(*) from platform.audit_log");
         var entries = (long)(await before.ExecuteScalarAsync())!;
@@ -174,13 +148,9 @@ public sealed class CitusOperationsTests(CitusClusterFixture cluster, ITestOutpu
         Assert.Equal(entries, purged.Sum());
     }
 
-    [Fact]
+    [CitusFact]
     public async Task OwnerRule_OnCitusWhenACommitWouldLeaveNoOwner_IsRefusedAsLastOwnerNotA500()
     {
-        if (Skipped())
-        {
-            return;
-        }
         // A function without the owner check of set_member_role: only the deferred trigger, at commit, refuses.
         await using (var function = cluster.DataSource.CreateCommand("""
             create or replace function public.test_demote_unchecked(p_workspace_id uuid, p_user_id uuid)
