@@ -255,8 +255,10 @@ public sealed class CitusDistributionTests(CitusClusterFixture cluster, ITestOut
         Assert.Equal("phone_taken", second.GetProperty("code").GetString());
     }
 
-    [Fact]
-    public async Task UseSession_OnCitusWhenThirtyTwoCallersRaceOnATenSessionPack_ExactlyTenSucceed()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task UseSession_OnCitusWhenThirtyTwoCallersRaceOnATenSessionPack_ExactlyTenSucceed(bool withWorkspace)
     {
         if (Skipped())
         {
@@ -279,7 +281,9 @@ public sealed class CitusDistributionTests(CitusClusterFixture cluster, ITestOut
         var calls = connections.Select(async connection =>
         {
             await start.Task;
-            return await DatabaseFixture.ScalarAsUserAsync<bool>(connection, owner, "select public.use_session($1)", pack);
+            return withWorkspace
+                ? await DatabaseFixture.ScalarAsUserAsync<bool>(connection, owner, "select public.use_session($1, $2)", workspace, pack)
+                : await DatabaseFixture.ScalarAsUserAsync<bool>(connection, owner, "select public.use_session($1)", pack);
         }).ToList();
         start.SetResult();
         var results = await Task.WhenAll(calls);
