@@ -48,3 +48,15 @@ public sealed class CitusFactAttribute : FactAttribute
         }
     }
 }
+
+/// <summary>As <see cref="CitusFactAttribute"/>, for a theory.</summary>
+public sealed class CitusTheoryAttribute : TheoryAttribute
+{
+    public CitusTheoryAttribute()
+    {
+        if (!CitusInstallation.Installed)
+        {
+            Skip = CitusInstallation.SkipReason;
+        }
+    }
+}

@@ -161,8 +161,10 @@ public sealed class CitusDistributionTests(CitusClusterFixture cluster) : IClass
         Assert.Equal("phone_taken", second.GetProperty("code").GetString());
     }
 
-    [CitusFact]
-    public async Task UseSession_OnCitusWhenThirtyTwoCallersRaceOnATenSessionPack_ExactlyTenSucceed()
+    [CitusTheory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task UseSession_OnCitusWhenThirtyTwoCallersRaceOnATenSessionPack_ExactlyTenSucceed(bool withWorkspace)
     {
         var owner = Guid.NewGuid();
         var workspace = await CreateWorkspaceAsync(owner);
@@ -181,7 +183,9 @@ public sealed class CitusDistributionTests(CitusClusterFixture cluster) : IClass
         var calls = connections.Select(async connection =>
         {
             await start.Task;
-            return await DatabaseFixture.ScalarAsUserAsync<bool>(connection, owner, "select public.use_session($1)", pack);
+            return withWorkspace
+                ? await DatabaseFixture.ScalarAsUserAsync<bool>(connection, owner, "select public.use_session($1, $2)", workspace, pack)
+                : await DatabaseFixture.ScalarAsUserAsync<bool>(connection, owner, "select public.use_session($1)", pack);
         }).ToList();
         start.SetResult();
         var results = await Task.WhenAll(calls);
