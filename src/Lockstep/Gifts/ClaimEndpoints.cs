@@ -31,13 +31,13 @@ public static class ClaimEndpoints
 
     private static async Task<Results<Ok<ClaimResult>, ProblemHttpResult>> Claim(Guid itemId, HttpContext context, FunctionCaller db)
     {
-        var outcome = await db.CallAsync(context, "select public.claim_item(p_item_id => $1)::text", [itemId], GiftsJson.Default.ClaimResult);
+        var outcome = await db.CallAsync(context, "select public.claim_item(p_item_id => $1)", [itemId], GiftsJson.Default.ClaimResult);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
 
     private static async Task<Results<NoContent, ProblemHttpResult>> Unclaim(Guid itemId, HttpContext context, FunctionCaller db)
     {
-        var outcome = await db.CallAsync(context, "select public.unclaim_item(p_item_id => $1)::text", [itemId], GiftsJson.Default.ItemUnclaimed);
+        var outcome = await db.CallAsync(context, "select public.unclaim_item(p_item_id => $1)", [itemId], GiftsJson.Default.ItemUnclaimed);
         return outcome.Succeeded ? TypedResults.NoContent() : outcome.Problem!;
     }
 
@@ -48,33 +48,33 @@ public static class ClaimEndpoints
         {
             return notAnObject;
         }
-        var outcome = await db.CallAsync(context, "select public.open_split(p_item_id => $1, p_additional_costs => $2)::text",
+        var outcome = await db.CallAsync(context, "select public.open_split(p_item_id => $1, p_additional_costs => $2)",
             [itemId, request?.AdditionalCosts ?? 0m], GiftsJson.Default.SplitOpened);
         return outcome.Succeeded ? TypedResults.Created($"/api/wishlist-items/{itemId}/split", outcome.Value) : outcome.Problem!;
     }
 
     private static async Task<Results<Ok<SplitStatus>, ProblemHttpResult>> GetSplitStatus(Guid itemId, HttpContext context, FunctionCaller db)
     {
-        var outcome = await db.CallAsync(context, "select public.get_split_status(p_item_id => $1)::text", [itemId], GiftsJson.Default.SplitStatus);
+        var outcome = await db.CallAsync(context, "select public.get_split_status(p_item_id => $1)", [itemId], GiftsJson.Default.SplitStatus);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
 
     private static async Task<Results<Ok<SplitClosed>, ProblemHttpResult>> CloseSplit(Guid itemId, HttpContext context, FunctionCaller db)
     {
-        var outcome = await db.CallAsync(context, "select public.close_split(p_item_id => $1)::text", [itemId], GiftsJson.Default.SplitClosed);
+        var outcome = await db.CallAsync(context, "select public.close_split(p_item_id => $1)", [itemId], GiftsJson.Default.SplitClosed);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
 
     private static async Task<Results<Ok<SuggestedShare>, ProblemHttpResult>> GetSuggestedShare(Guid itemId, HttpContext context, FunctionCaller db)
     {
-        var outcome = await db.CallAsync(context, "select public.get_suggested_share(p_item_id => $1)::text", [itemId], GiftsJson.Default.SuggestedShare);
+        var outcome = await db.CallAsync(context, "select public.get_suggested_share(p_item_id => $1)", [itemId], GiftsJson.Default.SuggestedShare);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
 
     private static async Task<Results<Ok<PledgeResult>, ProblemHttpResult>> Pledge(
         Guid itemId, PledgeRequest request, HttpContext context, FunctionCaller db)
     {
-        var outcome = await db.CallAsync(context, "select public.pledge_contribution(p_item_id => $1, p_amount => $2)::text",
+        var outcome = await db.CallAsync(context, "select public.pledge_contribution(p_item_id => $1, p_amount => $2)",
             [itemId, request.Amount], GiftsJson.Default.PledgeResult);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }

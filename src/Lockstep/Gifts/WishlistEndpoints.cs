@@ -26,7 +26,7 @@ public static class WishlistEndpoints
     private static async Task<Results<Created<WishlistCreated>, ProblemHttpResult>> CreateWishlist(
         Guid workspaceId, CreateWishlistRequest request, HttpContext context, FunctionCaller db)
     {
-        var outcome = await db.CallAsync(context, "select public.create_wishlist(p_workspace_id => $1, p_title => $2)::text",
+        var outcome = await db.CallAsync(context, "select public.create_wishlist(p_workspace_id => $1, p_title => $2)",
             [workspaceId, request.Title], GiftsJson.Default.WishlistCreated);
         return outcome.Succeeded ? TypedResults.Created($"/api/wishlists/{outcome.Value!.WishlistId}", outcome.Value) : outcome.Problem!;
     }
@@ -34,7 +34,7 @@ public static class WishlistEndpoints
     private static async Task<Results<Ok<WishlistList>, ProblemHttpResult>> ListWishlists(
         Guid workspaceId, int? limit, string? before, HttpContext context, FunctionCaller db)
     {
-        var outcome = await db.CallAsync(context, "select public.list_wishlists(p_workspace_id => $1, p_limit => $2, p_before => $3)::text",
+        var outcome = await db.CallAsync(context, "select public.list_wishlists(p_workspace_id => $1, p_limit => $2, p_before => $3)",
             [workspaceId, limit ?? 50, before], GiftsJson.Default.WishlistList);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
@@ -43,7 +43,7 @@ public static class WishlistEndpoints
         Guid wishlistId, int? limit, string? before, HttpContext context, FunctionCaller db)
     {
         var outcome = await db.CallAsync(context,
-            "select public.get_wishlist(p_wishlist_id => $1, p_items_limit => $2, p_items_before => $3)::text",
+            "select public.get_wishlist(p_wishlist_id => $1, p_items_limit => $2, p_items_before => $3)",
             [wishlistId, limit ?? 50, before], GiftsJson.Default.WishlistView);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
@@ -52,7 +52,7 @@ public static class WishlistEndpoints
         Guid wishlistId, AddItemRequest request, HttpContext context, FunctionCaller db)
     {
         var outcome = await db.CallAsync(context,
-            "select public.add_wishlist_item(p_wishlist_id => $1, p_title => $2, p_price => $3, p_link => $4, p_notes => $5)::text",
+            "select public.add_wishlist_item(p_wishlist_id => $1, p_title => $2, p_price => $3, p_link => $4, p_notes => $5)",
             [wishlistId, request.Title, request.Price, request.Link, request.Notes], GiftsJson.Default.ItemAdded);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }

@@ -30,7 +30,7 @@ public static class BookingEndpoints
     private static async Task<Results<Ok<BookingList>, ProblemHttpResult>> ListBookings(
         Guid clientId, int? limit, string? before, HttpContext context, FunctionCaller db)
     {
-        var outcome = await db.CallAsync(context, "select public.list_client_bookings(p_client_id => $1, p_limit => $2, p_before => $3)::text",
+        var outcome = await db.CallAsync(context, "select public.list_client_bookings(p_client_id => $1, p_limit => $2, p_before => $3)",
             [clientId, limit ?? 50, before], SessionsJson.Default.BookingList);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
@@ -39,16 +39,16 @@ public static class BookingEndpoints
         Guid clientId, CreateBookingRequest request, HttpContext context, FunctionCaller db)
     {
         var outcome = await db.CallAsync(context,
-            "select public.create_booking(p_client_id => $1, p_starts_at => $2, p_ends_at => $3, p_purchase_id => $4)::text",
+            "select public.create_booking(p_client_id => $1, p_starts_at => $2, p_ends_at => $3, p_purchase_id => $4)",
             [clientId, request.StartsAt.ToUniversalTime(), request.EndsAt.ToUniversalTime(), request.PurchaseId], SessionsJson.Default.BookingCreated);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
 
     private static async Task<Results<Ok<BookingChange>, ProblemHttpResult>> CompleteBooking(Guid bookingId, HttpContext context, FunctionCaller db) =>
-        await ChangeAsync(context, db, "select public.complete_booking(p_booking_id => $1)::text", [bookingId]);
+        await ChangeAsync(context, db, "select public.complete_booking(p_booking_id => $1)", [bookingId]);
 
     private static async Task<Results<Ok<BookingChange>, ProblemHttpResult>> MarkNoShow(Guid bookingId, HttpContext context, FunctionCaller db) =>
-        await ChangeAsync(context, db, "select public.mark_no_show(p_booking_id => $1)::text", [bookingId]);
+        await ChangeAsync(context, db, "select public.mark_no_show(p_booking_id => $1)", [bookingId]);
 
     // No body, or {}, cancels without giving a session back: cancelling is the point, reinstating the option.
     private static async Task<Results<Ok<BookingChange>, ProblemHttpResult>> CancelBooking(
@@ -58,7 +58,7 @@ public static class BookingEndpoints
         {
             return notAnObject;
         }
-        return await ChangeAsync(context, db, "select public.cancel_booking(p_booking_id => $1, p_reinstate => $2)::text",
+        return await ChangeAsync(context, db, "select public.cancel_booking(p_booking_id => $1, p_reinstate => $2)",
             [bookingId, request?.Reinstate ?? false]);
     }
 
@@ -72,7 +72,7 @@ public static class BookingEndpoints
     private static async Task<Results<Ok<Calendar>, ProblemHttpResult>> Calendar(
         Guid workspaceId, DateTimeOffset from, DateTimeOffset to, HttpContext context, FunctionCaller db)
     {
-        var outcome = await db.CallAsync(context, "select public.booking_calendar(p_workspace_id => $1, p_from => $2, p_to => $3)::text",
+        var outcome = await db.CallAsync(context, "select public.booking_calendar(p_workspace_id => $1, p_from => $2, p_to => $3)",
             [workspaceId, from.ToUniversalTime(), to.ToUniversalTime()], SessionsJson.Default.Calendar);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }

@@ -27,7 +27,7 @@ public static class SessionPackEndpoints
     private static async Task<Results<Ok<PurchaseList>, ProblemHttpResult>> ListPurchases(
         Guid clientId, int? limit, string? before, HttpContext context, FunctionCaller db)
     {
-        var outcome = await db.CallAsync(context, "select public.list_client_purchases(p_client_id => $1, p_limit => $2, p_before => $3)::text",
+        var outcome = await db.CallAsync(context, "select public.list_client_purchases(p_client_id => $1, p_limit => $2, p_before => $3)",
             [clientId, limit ?? 50, before], SessionsJson.Default.PurchaseList);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
@@ -36,7 +36,7 @@ public static class SessionPackEndpoints
         Guid clientId, CreatePurchaseRequest request, HttpContext context, FunctionCaller db)
     {
         var outcome = await db.CallAsync(context,
-            "select public.create_purchase(p_client_id => $1, p_sessions_total => $2, p_price => $3, p_expires_at => $4)::text",
+            "select public.create_purchase(p_client_id => $1, p_sessions_total => $2, p_price => $3, p_expires_at => $4)",
             [clientId, request.SessionsTotal, request.Price, request.ExpiresAt?.ToUniversalTime()], SessionsJson.Default.PurchaseCreated);
         return outcome.Succeeded
             ? TypedResults.Created($"/api/purchases/{outcome.Value!.PurchaseId}", outcome.Value)
@@ -44,13 +44,13 @@ public static class SessionPackEndpoints
     }
 
     private static async Task<Results<Ok<PurchaseResult>, ProblemHttpResult>> GetPurchase(Guid purchaseId, HttpContext context, FunctionCaller db) =>
-        await CallPurchaseAsync(context, db, "select public.get_purchase(p_purchase_id => $1)::text", purchaseId);
+        await CallPurchaseAsync(context, db, "select public.get_purchase(p_purchase_id => $1)", purchaseId);
 
     private static async Task<Results<Ok<PurchaseResult>, ProblemHttpResult>> UseSession(Guid purchaseId, HttpContext context, FunctionCaller db) =>
-        await CallPurchaseAsync(context, db, "select public.consume_session(p_purchase_id => $1)::text", purchaseId);
+        await CallPurchaseAsync(context, db, "select public.consume_session(p_purchase_id => $1)", purchaseId);
 
     private static async Task<Results<Ok<PurchaseResult>, ProblemHttpResult>> ReinstateSession(Guid purchaseId, HttpContext context, FunctionCaller db) =>
-        await CallPurchaseAsync(context, db, "select public.reinstate_session(p_purchase_id => $1)::text", purchaseId);
+        await CallPurchaseAsync(context, db, "select public.reinstate_session(p_purchase_id => $1)", purchaseId);
 
     private static async Task<Results<Ok<PurchaseResult>, ProblemHttpResult>> CallPurchaseAsync(
         HttpContext context, FunctionCaller db, string sql, Guid purchaseId)
