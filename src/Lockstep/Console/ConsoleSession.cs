@@ -161,7 +161,7 @@ public sealed class ConsoleSession(FunctionCaller db, Hs256Jwt jwt, ConsoleSessi
         var named = string.Join(", ", args.Select((a, i) => $"{a.Name} => ${i + 1}"));
         try
         {
-            var text = await db.CallAsync(token, $"select public.{function}({named})::text", args.Select(a => a.Value).ToArray(), CancellationToken.None);
+            var text = await db.CallAsync(token, $"select public.{function}({named})", args.Select(a => a.Value).ToArray(), CancellationToken.None);
             if (text is null)
             {
                 return new CallResult(default, "not_found", "Nothing was found");

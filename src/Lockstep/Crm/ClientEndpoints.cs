@@ -29,7 +29,7 @@ public static class ClientEndpoints
         var outcome = await db.CallCrmAsync(context,
             """
             select public.create_client_with_contact(p_workspace_id => $1, p_client_name => $2, p_contact_name => $3,
-              p_contact_phone => $4, p_contact_email => $5, p_client_notes => $6)::text
+              p_contact_phone => $4, p_contact_email => $5, p_client_notes => $6)
             """,
             [workspaceId, request.ClientName, request.ContactName, request.ContactPhone, request.ContactEmail, request.ClientNotes],
             CrmJson.Default.ClientCreated);
@@ -42,7 +42,7 @@ public static class ClientEndpoints
         Guid workspaceId, HttpContext context, FunctionCaller db, string? search = null, int limit = 50, int offset = 0)
     {
         var outcome = await db.CallCrmAsync(context,
-            "select public.list_clients(p_workspace_id => $1, p_search => $2, p_limit => $3, p_offset => $4)::text",
+            "select public.list_clients(p_workspace_id => $1, p_search => $2, p_limit => $3, p_offset => $4)",
             [workspaceId, search, limit, offset], CrmJson.Default.ClientPage);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
@@ -50,7 +50,7 @@ public static class ClientEndpoints
     private static async Task<Results<Ok<ClientDetail>, ProblemHttpResult>> GetClient(
         Guid workspaceId, Guid clientId, HttpContext context, FunctionCaller db)
     {
-        var outcome = await db.CallCrmAsync(context, "select public.get_client(p_workspace_id => $1, p_client_id => $2)::text",
+        var outcome = await db.CallCrmAsync(context, "select public.get_client(p_workspace_id => $1, p_client_id => $2)",
             [workspaceId, clientId], CrmJson.Default.ClientDetail);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
@@ -61,7 +61,7 @@ public static class ClientEndpoints
         var outcome = await db.CallCrmAsync(context,
             """
             select public.add_contact(p_workspace_id => $1, p_client_id => $2, p_name => $3, p_phone => $4,
-              p_email => $5, p_is_primary => $6)::text
+              p_email => $5, p_is_primary => $6)
             """,
             [workspaceId, clientId, request.Name, request.Phone, request.Email, request.IsPrimary], CrmJson.Default.ContactAdded);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
@@ -71,7 +71,7 @@ public static class ClientEndpoints
         Guid workspaceId, Guid clientId, SetPrimaryContactRequest request, HttpContext context, FunctionCaller db)
     {
         var outcome = await db.CallCrmAsync(context,
-            "select public.set_primary_contact(p_client_id => $1, p_contact_id => $2, p_workspace_id => $3)::text",
+            "select public.set_primary_contact(p_client_id => $1, p_contact_id => $2, p_workspace_id => $3)",
             [clientId, request.ContactId, workspaceId], CrmJson.Default.PrimaryContactSet);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }

@@ -28,7 +28,7 @@ public static class ContactEndpoints
         Guid workspaceId, NewContactRequest request, HttpContext context, FunctionCaller db)
     {
         var outcome = await db.CallCrmAsync(context,
-            "select public.add_contact(p_workspace_id => $1, p_client_id => null, p_name => $2, p_phone => $3, p_email => $4)::text",
+            "select public.add_contact(p_workspace_id => $1, p_client_id => null, p_name => $2, p_phone => $3, p_email => $4)",
             [workspaceId, request.Name, request.Phone, request.Email], CrmJson.Default.ContactAdded);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
@@ -37,7 +37,7 @@ public static class ContactEndpoints
         Guid workspaceId, UpsertContactRequest request, HttpContext context, FunctionCaller db)
     {
         var outcome = await db.CallCrmAsync(context,
-            "select public.upsert_contact_by_phone(p_workspace_id => $1, p_phone => $2, p_name => $3)::text",
+            "select public.upsert_contact_by_phone(p_workspace_id => $1, p_phone => $2, p_name => $3)",
             [workspaceId, request.Phone, request.Name], CrmJson.Default.ContactUpserted);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
@@ -80,7 +80,7 @@ public static class ContactEndpoints
             return Problems.Problem(415, "unsupported_media_type", "Send text/csv or application/json");
         }
 
-        var outcome = await db.CallCrmAsync(context, "select public.import_contacts(p_workspace_id => $1, p_rows => $2)::text",
+        var outcome = await db.CallCrmAsync(context, "select public.import_contacts(p_workspace_id => $1, p_rows => $2)",
             [workspaceId, new Npgsql.NpgsqlParameter { Value = rowsJson, NpgsqlDbType = NpgsqlDbType.Jsonb }],
             CrmJson.Default.ImportResult);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;

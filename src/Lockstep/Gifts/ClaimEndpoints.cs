@@ -51,16 +51,16 @@ public static class ClaimEndpoints
     }
 
     private static Task<Results<Ok<ClaimResult>, ProblemHttpResult>> Claim(Guid itemId, HttpContext context, FunctionCaller db) =>
-        OkAsync(context, db, "select public.claim_item(p_item_id => $1)::text", [itemId], GiftsJson.Default.ClaimResult);
+        OkAsync(context, db, "select public.claim_item(p_item_id => $1)", [itemId], GiftsJson.Default.ClaimResult);
 
     private static Task<Results<Ok<ClaimResult>, ProblemHttpResult>> ClaimIn(Guid workspaceId, Guid itemId, HttpContext context, FunctionCaller db) =>
-        OkAsync(context, db, "select public.claim_item(p_workspace_id => $1, p_item_id => $2)::text", [workspaceId, itemId], GiftsJson.Default.ClaimResult);
+        OkAsync(context, db, "select public.claim_item(p_workspace_id => $1, p_item_id => $2)", [workspaceId, itemId], GiftsJson.Default.ClaimResult);
 
     private static Task<Results<NoContent, ProblemHttpResult>> Unclaim(Guid itemId, HttpContext context, FunctionCaller db) =>
-        UnclaimAsync(context, db, "select public.unclaim_item(p_item_id => $1)::text", [itemId]);
+        UnclaimAsync(context, db, "select public.unclaim_item(p_item_id => $1)", [itemId]);
 
     private static Task<Results<NoContent, ProblemHttpResult>> UnclaimIn(Guid workspaceId, Guid itemId, HttpContext context, FunctionCaller db) =>
-        UnclaimAsync(context, db, "select public.unclaim_item(p_workspace_id => $1, p_item_id => $2)::text", [workspaceId, itemId]);
+        UnclaimAsync(context, db, "select public.unclaim_item(p_workspace_id => $1, p_item_id => $2)", [workspaceId, itemId]);
 
     private static async Task<Results<NoContent, ProblemHttpResult>> UnclaimAsync(HttpContext context, FunctionCaller db, string sql, object?[] args)
     {
@@ -71,12 +71,12 @@ public static class ClaimEndpoints
     private static Task<Results<Created<SplitOpened>, ProblemHttpResult>> OpenSplit(
         Guid itemId, OpenSplitRequest? request, HttpContext context, FunctionCaller db) =>
         OpenSplitAsync(context, db, request, $"/api/wishlist-items/{itemId}/split",
-            "select public.open_split(p_item_id => $1, p_additional_costs => $2)::text", [itemId]);
+            "select public.open_split(p_item_id => $1, p_additional_costs => $2)", [itemId]);
 
     private static Task<Results<Created<SplitOpened>, ProblemHttpResult>> OpenSplitIn(
         Guid workspaceId, Guid itemId, OpenSplitRequest? request, HttpContext context, FunctionCaller db) =>
         OpenSplitAsync(context, db, request, $"/api/workspaces/{workspaceId}/wishlist-items/{itemId}/split",
-            "select public.open_split(p_workspace_id => $1, p_item_id => $2, p_additional_costs => $3)::text", [workspaceId, itemId]);
+            "select public.open_split(p_workspace_id => $1, p_item_id => $2, p_additional_costs => $3)", [workspaceId, itemId]);
 
     /// <summary>Opens the split; <paramref name="ids"/> are the call's leading arguments, the costs follow them.</summary>
     private static async Task<Results<Created<SplitOpened>, ProblemHttpResult>> OpenSplitAsync(
@@ -91,35 +91,35 @@ public static class ClaimEndpoints
     }
 
     private static Task<Results<Ok<SplitStatus>, ProblemHttpResult>> GetSplitStatus(Guid itemId, HttpContext context, FunctionCaller db) =>
-        OkAsync(context, db, "select public.get_split_status(p_item_id => $1)::text", [itemId], GiftsJson.Default.SplitStatus);
+        OkAsync(context, db, "select public.get_split_status(p_item_id => $1)", [itemId], GiftsJson.Default.SplitStatus);
 
     private static Task<Results<Ok<SplitStatus>, ProblemHttpResult>> GetSplitStatusIn(
         Guid workspaceId, Guid itemId, HttpContext context, FunctionCaller db) =>
-        OkAsync(context, db, "select public.get_split_status(p_workspace_id => $1, p_item_id => $2)::text", [workspaceId, itemId],
+        OkAsync(context, db, "select public.get_split_status(p_workspace_id => $1, p_item_id => $2)", [workspaceId, itemId],
             GiftsJson.Default.SplitStatus);
 
     private static Task<Results<Ok<SplitClosed>, ProblemHttpResult>> CloseSplit(Guid itemId, HttpContext context, FunctionCaller db) =>
-        OkAsync(context, db, "select public.close_split(p_item_id => $1)::text", [itemId], GiftsJson.Default.SplitClosed);
+        OkAsync(context, db, "select public.close_split(p_item_id => $1)", [itemId], GiftsJson.Default.SplitClosed);
 
     private static Task<Results<Ok<SplitClosed>, ProblemHttpResult>> CloseSplitIn(Guid workspaceId, Guid itemId, HttpContext context, FunctionCaller db) =>
-        OkAsync(context, db, "select public.close_split(p_workspace_id => $1, p_item_id => $2)::text", [workspaceId, itemId], GiftsJson.Default.SplitClosed);
+        OkAsync(context, db, "select public.close_split(p_workspace_id => $1, p_item_id => $2)", [workspaceId, itemId], GiftsJson.Default.SplitClosed);
 
     private static Task<Results<Ok<SuggestedShare>, ProblemHttpResult>> GetSuggestedShare(Guid itemId, HttpContext context, FunctionCaller db) =>
-        OkAsync(context, db, "select public.get_suggested_share(p_item_id => $1)::text", [itemId], GiftsJson.Default.SuggestedShare);
+        OkAsync(context, db, "select public.get_suggested_share(p_item_id => $1)", [itemId], GiftsJson.Default.SuggestedShare);
 
     private static Task<Results<Ok<SuggestedShare>, ProblemHttpResult>> GetSuggestedShareIn(
         Guid workspaceId, Guid itemId, HttpContext context, FunctionCaller db) =>
-        OkAsync(context, db, "select public.get_suggested_share(p_workspace_id => $1, p_item_id => $2)::text", [workspaceId, itemId],
+        OkAsync(context, db, "select public.get_suggested_share(p_workspace_id => $1, p_item_id => $2)", [workspaceId, itemId],
             GiftsJson.Default.SuggestedShare);
 
     private static Task<Results<Ok<PledgeResult>, ProblemHttpResult>> Pledge(
         Guid itemId, PledgeRequest request, HttpContext context, FunctionCaller db) =>
-        OkAsync(context, db, "select public.pledge_contribution(p_item_id => $1, p_amount => $2)::text",
+        OkAsync(context, db, "select public.pledge_contribution(p_item_id => $1, p_amount => $2)",
             [itemId, request.Amount], GiftsJson.Default.PledgeResult);
 
     private static Task<Results<Ok<PledgeResult>, ProblemHttpResult>> PledgeIn(
         Guid workspaceId, Guid itemId, PledgeRequest request, HttpContext context, FunctionCaller db) =>
-        OkAsync(context, db, "select public.pledge_contribution(p_workspace_id => $1, p_item_id => $2, p_amount => $3)::text",
+        OkAsync(context, db, "select public.pledge_contribution(p_workspace_id => $1, p_item_id => $2, p_amount => $3)",
             [workspaceId, itemId, request.Amount], GiftsJson.Default.PledgeResult);
 
     private static async Task<Results<Ok<T>, ProblemHttpResult>> OkAsync<T>(

@@ -30,21 +30,21 @@ public static class NotificationEndpoints
         HttpContext context, FunctionCaller db, bool? unread = null, int? limit = null, string? before = null)
     {
         var outcome = await db.CallAsync(context,
-            "select public.list_notifications(p_unread_only => $1, p_limit => $2, p_before => $3)::text",
+            "select public.list_notifications(p_unread_only => $1, p_limit => $2, p_before => $3)",
             [unread ?? false, limit ?? 50, before], GiftsJson.Default.NotificationPage);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
 
     private static async Task<Results<Ok<NotificationRead>, ProblemHttpResult>> MarkRead(Guid notificationId, HttpContext context, FunctionCaller db)
     {
-        var outcome = await db.CallAsync(context, "select public.mark_notification_read(p_notification_id => $1)::text",
+        var outcome = await db.CallAsync(context, "select public.mark_notification_read(p_notification_id => $1)",
             [notificationId], GiftsJson.Default.NotificationRead);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
 
     private static async Task<Results<Ok<NotificationsMarked>, ProblemHttpResult>> MarkAllRead(HttpContext context, FunctionCaller db)
     {
-        var outcome = await db.CallAsync(context, "select public.mark_all_notifications_read()::text", [], GiftsJson.Default.NotificationsMarked);
+        var outcome = await db.CallAsync(context, "select public.mark_all_notifications_read()", [], GiftsJson.Default.NotificationsMarked);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
 
@@ -67,7 +67,7 @@ public static class NotificationEndpoints
         var aborted = context.RequestAborted;
 
         using var subscription = hub.Subscribe(user);
-        var start = await db.CallAsync(token, "select public.notification_cursor(p_last_event_id => $1)::text",
+        var start = await db.CallAsync(token, "select public.notification_cursor(p_last_event_id => $1)",
             [lastEventId.Length > 0 ? lastEventId : null], aborted);
         string cursor;
         using (var started = JsonDocument.Parse(start!))
@@ -118,7 +118,7 @@ public static class NotificationEndpoints
         const int Batch = 100;
         while (true)
         {
-            var json = await db.CallAsync(token, "select public.notifications_since(p_cursor => $1, p_limit => $2)::text",
+            var json = await db.CallAsync(token, "select public.notifications_since(p_cursor => $1, p_limit => $2)",
                 [cursor, Batch], cancellationToken);
             using var page = JsonDocument.Parse(json!);
             var rows = page.RootElement.GetProperty("notifications");

@@ -34,7 +34,7 @@ public static class WishlistEndpoints
     private static async Task<Results<Created<WishlistCreated>, ProblemHttpResult>> CreateWishlist(
         Guid workspaceId, CreateWishlistRequest request, HttpContext context, FunctionCaller db)
     {
-        var outcome = await db.CallAsync(context, "select public.create_wishlist(p_workspace_id => $1, p_title => $2)::text",
+        var outcome = await db.CallAsync(context, "select public.create_wishlist(p_workspace_id => $1, p_title => $2)",
             [workspaceId, request.Title], GiftsJson.Default.WishlistCreated);
         return outcome.Succeeded ? TypedResults.Created($"/api/wishlists/{outcome.Value!.WishlistId}", outcome.Value) : outcome.Problem!;
     }
@@ -42,20 +42,20 @@ public static class WishlistEndpoints
     private static async Task<Results<Ok<WishlistList>, ProblemHttpResult>> ListWishlists(
         Guid workspaceId, int? limit, string? before, HttpContext context, FunctionCaller db)
     {
-        var outcome = await db.CallAsync(context, "select public.list_wishlists(p_workspace_id => $1, p_limit => $2, p_before => $3)::text",
+        var outcome = await db.CallAsync(context, "select public.list_wishlists(p_workspace_id => $1, p_limit => $2, p_before => $3)",
             [workspaceId, limit ?? 50, before], GiftsJson.Default.WishlistList);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
 
     private static Task<Results<Ok<WishlistView>, ProblemHttpResult>> GetWishlist(
         Guid wishlistId, int? limit, string? before, HttpContext context, FunctionCaller db) =>
-        GetAsync(context, db, "select public.get_wishlist(p_wishlist_id => $1, p_items_limit => $2, p_items_before => $3)::text",
+        GetAsync(context, db, "select public.get_wishlist(p_wishlist_id => $1, p_items_limit => $2, p_items_before => $3)",
             [wishlistId, limit ?? 50, before]);
 
     private static Task<Results<Ok<WishlistView>, ProblemHttpResult>> GetWishlistIn(
         Guid workspaceId, Guid wishlistId, int? limit, string? before, HttpContext context, FunctionCaller db) =>
         GetAsync(context, db,
-            "select public.get_wishlist(p_workspace_id => $1, p_wishlist_id => $2, p_items_limit => $3, p_items_before => $4)::text",
+            "select public.get_wishlist(p_workspace_id => $1, p_wishlist_id => $2, p_items_limit => $3, p_items_before => $4)",
             [workspaceId, wishlistId, limit ?? 50, before]);
 
     private static async Task<Results<Ok<WishlistView>, ProblemHttpResult>> GetAsync(HttpContext context, FunctionCaller db, string sql, object?[] args)
@@ -67,7 +67,7 @@ public static class WishlistEndpoints
     private static Task<Results<Ok<ItemAdded>, ProblemHttpResult>> AddItem(
         Guid wishlistId, AddItemRequest request, HttpContext context, FunctionCaller db) =>
         AddItemAsync(context, db,
-            "select public.add_wishlist_item(p_wishlist_id => $1, p_title => $2, p_price => $3, p_link => $4, p_notes => $5)::text",
+            "select public.add_wishlist_item(p_wishlist_id => $1, p_title => $2, p_price => $3, p_link => $4, p_notes => $5)",
             [wishlistId, request.Title, request.Price, request.Link, request.Notes]);
 
     private static Task<Results<Ok<ItemAdded>, ProblemHttpResult>> AddItemIn(
@@ -75,7 +75,7 @@ public static class WishlistEndpoints
         AddItemAsync(context, db,
             """
             select public.add_wishlist_item(p_workspace_id => $1, p_wishlist_id => $2, p_title => $3, p_price => $4, p_link => $5,
-              p_notes => $6)::text
+              p_notes => $6)
             """,
             [workspaceId, wishlistId, request.Title, request.Price, request.Link, request.Notes]);
 

@@ -13,7 +13,7 @@ public static class LeadEndpoints
 
     private const string CreateLeadSql = """
         select public.create_lead_with_conversation(p_workspace_id => $1, p_customer_phone => $2, p_customer_name => $3,
-          p_lead_type => $4, p_details => $5, p_conversation_status => $6, p_lead_status => $7)::text
+          p_lead_type => $4, p_details => $5, p_conversation_status => $6, p_lead_status => $7)
         """;
 
     public static IEndpointRouteBuilder MapLeadEndpoints(this IEndpointRouteBuilder app)
@@ -82,7 +82,7 @@ public static class LeadEndpoints
         Guid workspaceId, string? status, int? limit, string? before, HttpContext context, FunctionCaller db)
     {
         var outcome = await db.CallAsync(context,
-            "select public.list_leads(p_workspace_id => $1, p_status => $2, p_limit => $3, p_before => $4)::text",
+            "select public.list_leads(p_workspace_id => $1, p_status => $2, p_limit => $3, p_before => $4)",
             [workspaceId, status, limit ?? 50, before], LeadsJson.Default.LeadList);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
@@ -91,7 +91,7 @@ public static class LeadEndpoints
         Guid workspaceId, string? status, int? limit, string? before, HttpContext context, FunctionCaller db)
     {
         var outcome = await db.CallAsync(context,
-            "select public.list_conversations(p_workspace_id => $1, p_status => $2, p_limit => $3, p_before => $4)::text",
+            "select public.list_conversations(p_workspace_id => $1, p_status => $2, p_limit => $3, p_before => $4)",
             [workspaceId, status, limit ?? 50, before], LeadsJson.Default.ConversationList);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
@@ -100,7 +100,7 @@ public static class LeadEndpoints
         Guid workspaceId, Guid conversationId, int? limit, string? before, HttpContext context, FunctionCaller db)
     {
         var outcome = await db.CallAsync(context,
-            "select public.list_messages(p_workspace_id => $1, p_conversation_id => $2, p_limit => $3, p_before => $4)::text",
+            "select public.list_messages(p_workspace_id => $1, p_conversation_id => $2, p_limit => $3, p_before => $4)",
             [workspaceId, conversationId, limit ?? 50, before], LeadsJson.Default.MessageList);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }

@@ -51,7 +51,7 @@ public static class WhatsAppEndpoints
         }
 
         var outcome = await db.CallAsync(context,
-            "select leads.store_whatsapp_connection(p_workspace_id => $1, p_phone_number_id => $2, p_access_token => $3)::text",
+            "select leads.store_whatsapp_connection(p_workspace_id => $1, p_phone_number_id => $2, p_access_token => $3)",
             [workspaceId, request.PhoneNumberId, request.AccessToken], LeadsJson.Default.WhatsAppConnected);
         return outcome.Succeeded
             ? TypedResults.Ok(outcome.Value! with { DisplayPhoneNumber = check.DisplayPhoneNumber, VerifiedName = check.VerifiedName })
@@ -80,7 +80,7 @@ public static class WhatsAppEndpoints
             : new NpgsqlParameter { Value = DBNull.Value, NpgsqlDbType = NpgsqlDbType.Jsonb };
         var outcome = await db.CallAsync(context, """
             select public.send_whatsapp_message(p_workspace_id => $1, p_to => $2, p_message => $3, p_create_lead => $4,
-              p_customer_name => $5, p_lead_type => $6, p_template => $7)::text
+              p_customer_name => $5, p_lead_type => $6, p_template => $7)
             """,
             [workspaceId, request.To, request.Message, request.CreateLead, request.CustomerName, request.LeadType ?? "inquiry", template],
             LeadsJson.Default.WhatsAppQueued);

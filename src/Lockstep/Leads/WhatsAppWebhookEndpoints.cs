@@ -67,7 +67,7 @@ public static class WhatsAppWebhookEndpoints
             return Problems.Problem(400, "invalid_json", "The delivery is not JSON");
         }
 
-        var result = await db.CallAsync(null, "select leads.ingest_whatsapp($1)::text",
+        var result = await db.CallAsync(null, "select leads.ingest_whatsapp($1)",
             [new NpgsqlParameter { Value = Encoding.UTF8.GetString(body), NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Jsonb }],
             context.RequestAborted);
         using var outcome = JsonDocument.Parse(result!);

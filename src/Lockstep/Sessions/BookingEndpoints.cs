@@ -45,13 +45,13 @@ public static class BookingEndpoints
 
     private static Task<Results<Ok<BookingList>, ProblemHttpResult>> ListBookings(
         Guid clientId, int? limit, string? before, HttpContext context, FunctionCaller db) =>
-        ListAsync(context, db, "select public.list_client_bookings(p_client_id => $1, p_limit => $2, p_before => $3)::text",
+        ListAsync(context, db, "select public.list_client_bookings(p_client_id => $1, p_limit => $2, p_before => $3)",
             [clientId, limit ?? 50, before]);
 
     private static Task<Results<Ok<BookingList>, ProblemHttpResult>> ListBookingsIn(
         Guid workspaceId, Guid clientId, int? limit, string? before, HttpContext context, FunctionCaller db) =>
         ListAsync(context, db,
-            "select public.list_client_bookings(p_workspace_id => $1, p_client_id => $2, p_limit => $3, p_before => $4)::text",
+            "select public.list_client_bookings(p_workspace_id => $1, p_client_id => $2, p_limit => $3, p_before => $4)",
             [workspaceId, clientId, limit ?? 50, before]);
 
     private static async Task<Results<Ok<BookingList>, ProblemHttpResult>> ListAsync(
@@ -64,7 +64,7 @@ public static class BookingEndpoints
     private static Task<Results<Ok<BookingCreated>, ProblemHttpResult>> CreateBooking(
         Guid clientId, CreateBookingRequest request, HttpContext context, FunctionCaller db) =>
         CreateAsync(context, db,
-            "select public.create_booking(p_client_id => $1, p_starts_at => $2, p_ends_at => $3, p_purchase_id => $4)::text",
+            "select public.create_booking(p_client_id => $1, p_starts_at => $2, p_ends_at => $3, p_purchase_id => $4)",
             [clientId, request.StartsAt.ToUniversalTime(), request.EndsAt.ToUniversalTime(), request.PurchaseId]);
 
     private static Task<Results<Ok<BookingCreated>, ProblemHttpResult>> CreateBookingIn(
@@ -84,18 +84,18 @@ public static class BookingEndpoints
     }
 
     private static Task<Results<Ok<BookingChange>, ProblemHttpResult>> CompleteBooking(Guid bookingId, HttpContext context, FunctionCaller db) =>
-        ChangeAsync(context, db, "select public.complete_booking(p_booking_id => $1)::text", [bookingId]);
+        ChangeAsync(context, db, "select public.complete_booking(p_booking_id => $1)", [bookingId]);
 
     private static Task<Results<Ok<BookingChange>, ProblemHttpResult>> CompleteBookingIn(
         Guid workspaceId, Guid bookingId, HttpContext context, FunctionCaller db) =>
-        ChangeAsync(context, db, "select public.complete_booking(p_workspace_id => $1, p_booking_id => $2)::text", [workspaceId, bookingId]);
+        ChangeAsync(context, db, "select public.complete_booking(p_workspace_id => $1, p_booking_id => $2)", [workspaceId, bookingId]);
 
     private static Task<Results<Ok<BookingChange>, ProblemHttpResult>> MarkNoShow(Guid bookingId, HttpContext context, FunctionCaller db) =>
-        ChangeAsync(context, db, "select public.mark_no_show(p_booking_id => $1)::text", [bookingId]);
+        ChangeAsync(context, db, "select public.mark_no_show(p_booking_id => $1)", [bookingId]);
 
     private static Task<Results<Ok<BookingChange>, ProblemHttpResult>> MarkNoShowIn(
         Guid workspaceId, Guid bookingId, HttpContext context, FunctionCaller db) =>
-        ChangeAsync(context, db, "select public.mark_no_show(p_workspace_id => $1, p_booking_id => $2)::text", [workspaceId, bookingId]);
+        ChangeAsync(context, db, "select public.mark_no_show(p_workspace_id => $1, p_booking_id => $2)", [workspaceId, bookingId]);
 
     // No body, or {}, cancels without giving a session back: cancelling is the point, reinstating the option.
     private static async Task<Results<Ok<BookingChange>, ProblemHttpResult>> CancelBooking(
@@ -105,7 +105,7 @@ public static class BookingEndpoints
         {
             return notAnObject;
         }
-        return await ChangeAsync(context, db, "select public.cancel_booking(p_booking_id => $1, p_reinstate => $2)::text",
+        return await ChangeAsync(context, db, "select public.cancel_booking(p_booking_id => $1, p_reinstate => $2)",
             [bookingId, request?.Reinstate ?? false]);
     }
 
@@ -117,7 +117,7 @@ public static class BookingEndpoints
             return notAnObject;
         }
         return await ChangeAsync(context, db,
-            "select public.cancel_booking(p_workspace_id => $1, p_booking_id => $2, p_reinstate => $3)::text",
+            "select public.cancel_booking(p_workspace_id => $1, p_booking_id => $2, p_reinstate => $3)",
             [workspaceId, bookingId, request?.Reinstate ?? false]);
     }
 
@@ -131,7 +131,7 @@ public static class BookingEndpoints
     private static async Task<Results<Ok<Calendar>, ProblemHttpResult>> Calendar(
         Guid workspaceId, DateTimeOffset from, DateTimeOffset to, HttpContext context, FunctionCaller db)
     {
-        var outcome = await db.CallAsync(context, "select public.booking_calendar(p_workspace_id => $1, p_from => $2, p_to => $3)::text",
+        var outcome = await db.CallAsync(context, "select public.booking_calendar(p_workspace_id => $1, p_from => $2, p_to => $3)",
             [workspaceId, from.ToUniversalTime(), to.ToUniversalTime()], SessionsJson.Default.Calendar);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }

@@ -42,13 +42,13 @@ public static class SessionPackEndpoints
 
     private static Task<Results<Ok<PurchaseList>, ProblemHttpResult>> ListPurchases(
         Guid clientId, int? limit, string? before, HttpContext context, FunctionCaller db) =>
-        ListAsync(context, db, "select public.list_client_purchases(p_client_id => $1, p_limit => $2, p_before => $3)::text",
+        ListAsync(context, db, "select public.list_client_purchases(p_client_id => $1, p_limit => $2, p_before => $3)",
             [clientId, limit ?? 50, before]);
 
     private static Task<Results<Ok<PurchaseList>, ProblemHttpResult>> ListPurchasesIn(
         Guid workspaceId, Guid clientId, int? limit, string? before, HttpContext context, FunctionCaller db) =>
         ListAsync(context, db,
-            "select public.list_client_purchases(p_workspace_id => $1, p_client_id => $2, p_limit => $3, p_before => $4)::text",
+            "select public.list_client_purchases(p_workspace_id => $1, p_client_id => $2, p_limit => $3, p_before => $4)",
             [workspaceId, clientId, limit ?? 50, before]);
 
     private static async Task<Results<Ok<PurchaseList>, ProblemHttpResult>> ListAsync(
@@ -61,7 +61,7 @@ public static class SessionPackEndpoints
     private static Task<Results<Created<PurchaseCreated>, ProblemHttpResult>> CreatePurchase(
         Guid clientId, CreatePurchaseRequest request, HttpContext context, FunctionCaller db) =>
         CreateAsync(context, db, "/api/purchases",
-            "select public.create_purchase(p_client_id => $1, p_sessions_total => $2, p_price => $3, p_expires_at => $4)::text",
+            "select public.create_purchase(p_client_id => $1, p_sessions_total => $2, p_price => $3, p_expires_at => $4)",
             [clientId, request.SessionsTotal, request.Price, request.ExpiresAt?.ToUniversalTime()]);
 
     private static Task<Results<Created<PurchaseCreated>, ProblemHttpResult>> CreatePurchaseIn(
@@ -83,25 +83,25 @@ public static class SessionPackEndpoints
     }
 
     private static Task<Results<Ok<PurchaseResult>, ProblemHttpResult>> GetPurchase(Guid purchaseId, HttpContext context, FunctionCaller db) =>
-        CallPurchaseAsync(context, db, "select public.get_purchase(p_purchase_id => $1)::text", [purchaseId]);
+        CallPurchaseAsync(context, db, "select public.get_purchase(p_purchase_id => $1)", [purchaseId]);
 
     private static Task<Results<Ok<PurchaseResult>, ProblemHttpResult>> GetPurchaseIn(
         Guid workspaceId, Guid purchaseId, HttpContext context, FunctionCaller db) =>
-        CallPurchaseAsync(context, db, "select public.get_purchase(p_workspace_id => $1, p_purchase_id => $2)::text", [workspaceId, purchaseId]);
+        CallPurchaseAsync(context, db, "select public.get_purchase(p_workspace_id => $1, p_purchase_id => $2)", [workspaceId, purchaseId]);
 
     private static Task<Results<Ok<PurchaseResult>, ProblemHttpResult>> UseSession(Guid purchaseId, HttpContext context, FunctionCaller db) =>
-        CallPurchaseAsync(context, db, "select public.consume_session(p_purchase_id => $1)::text", [purchaseId]);
+        CallPurchaseAsync(context, db, "select public.consume_session(p_purchase_id => $1)", [purchaseId]);
 
     private static Task<Results<Ok<PurchaseResult>, ProblemHttpResult>> UseSessionIn(
         Guid workspaceId, Guid purchaseId, HttpContext context, FunctionCaller db) =>
-        CallPurchaseAsync(context, db, "select public.consume_session(p_workspace_id => $1, p_purchase_id => $2)::text", [workspaceId, purchaseId]);
+        CallPurchaseAsync(context, db, "select public.consume_session(p_workspace_id => $1, p_purchase_id => $2)", [workspaceId, purchaseId]);
 
     private static Task<Results<Ok<PurchaseResult>, ProblemHttpResult>> ReinstateSession(Guid purchaseId, HttpContext context, FunctionCaller db) =>
-        CallPurchaseAsync(context, db, "select public.reinstate_session(p_purchase_id => $1)::text", [purchaseId]);
+        CallPurchaseAsync(context, db, "select public.reinstate_session(p_purchase_id => $1)", [purchaseId]);
 
     private static Task<Results<Ok<PurchaseResult>, ProblemHttpResult>> ReinstateSessionIn(
         Guid workspaceId, Guid purchaseId, HttpContext context, FunctionCaller db) =>
-        CallPurchaseAsync(context, db, "select public.reinstate_session(p_workspace_id => $1, p_purchase_id => $2)::text", [workspaceId, purchaseId]);
+        CallPurchaseAsync(context, db, "select public.reinstate_session(p_workspace_id => $1, p_purchase_id => $2)", [workspaceId, purchaseId]);
 
     private static async Task<Results<Ok<PurchaseResult>, ProblemHttpResult>> CallPurchaseAsync(
         HttpContext context, FunctionCaller db, string sql, object?[] args)

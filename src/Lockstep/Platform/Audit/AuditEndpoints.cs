@@ -24,7 +24,7 @@ public static class AuditEndpoints
         int? limit = null, string? before = null)
     {
         var outcome = await db.CallAsync(context,
-            "select public.get_audit_log(p_workspace_id => $1, p_entity_table => $2, p_entity_id => $3, p_limit => $4, p_before => $5)::text",
+            "select public.get_audit_log(p_workspace_id => $1, p_entity_table => $2, p_entity_id => $3, p_limit => $4, p_before => $5)",
             [workspaceId, entityTable, entityId, limit ?? 50, before], AuditJson.Default.AuditLog);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }

@@ -8,7 +8,10 @@ namespace Lockstep.Platform.Database;
 /// <c>workspace_id</c> column distributed by it, colocated with the workspaces, parents before the tables
 /// whose foreign keys name them; every other table (the schema bookkeeping, <c>platform.idempotency_keys</c>)
 /// added to Citus's metadata as a local table on the coordinator. Runs at every start, so a table a later
-/// migration adds is distributed at the next one. Without Citus it does nothing.
+/// migration adds is distributed at the next one. Every <c>public</c> function whose first argument is
+/// <c>p_workspace_id uuid</c> is delegated whole to the node holding that workspace
+/// (<see cref="DelegateFunctionsAsync"/>), and the serving role is given a way to log in to the workers,
+/// which delegated calls need (<see cref="LetServingRoleReachWorkersAsync"/>). Without Citus it does nothing.
 /// </summary>
 public static class CitusDistribution
 {
@@ -61,6 +64,99 @@ public static class CitusDistribution
             done.Add($"{table}: {how}");
         }
         return done;
+    }
+
+    /// <summary>
+    /// Makes every <c>public</c> function whose first argument is <c>p_workspace_id uuid</c> a distributed
+    /// function by that argument, colocated with <c>platform.workspaces</c>, with <c>force_delegation</c>: a
+    /// bare <c>select public.fn($1, ...)</c> then runs whole on the worker holding the workspace's shards,
+    /// also inside a transaction block. Only the functions not distributed so yet are done: idempotent, and a
+    /// function a later definition adds, or one re-created under a new signature, is done at the next start
+    /// (<c>create or replace</c> keeps the distribution: same function, same catalog row). Returns the
+    /// functions done now, as their signatures.
+    /// </summary>
+    public static async Task<IReadOnlyList<string>> DelegateFunctionsAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        var functions = new List<string>();
+        await using (var command = new NpgsqlCommand("""
+            select p.oid::regprocedure::text
+            from pg_catalog.pg_proc p
+            join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+            where n.nspname = 'public' and p.prokind = 'f'
+              and p.pronargs >= 1 and p.proargtypes[0] = 'pg_catalog.uuid'::pg_catalog.regtype
+              and p.proargnames[1] = 'p_workspace_id'
+              and not exists (select from pg_catalog.pg_depend e
+                              where e.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass and e.objid = p.oid and e.deptype = 'e')
+              and not exists (select from pg_catalog.pg_dist_object d
+                              where d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass and d.objid = p.oid
+                                and d.distribution_argument_index = 0 and d.force_delegation
+                                and d.colocationid = (select w.colocationid from pg_catalog.pg_dist_partition w
+                                                      where w.logicalrelid = 'platform.workspaces'::pg_catalog.regclass))
+            order by 1
+            """, connection))
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                functions.Add(reader.GetString(0));
+            }
+        }
+        foreach (var function in functions)
+        {
+            await using var command = new NpgsqlCommand(
+                "select create_distributed_function($1::regprocedure, 'p_workspace_id', colocate_with => 'platform.workspaces', force_delegation => true)",
+                connection);
+            command.Parameters.Add(new() { Value = function });
+            try
+            {
+                await command.ExecuteNonQueryAsync(cancellationToken);
+            }
+            catch (PostgresException e)
+            {
+                throw new MigrationException($"Citus: distributing {function} by p_workspace_id failed: {e.SqlState} {e.MessageText}");
+            }
+        }
+        return functions;
+    }
+
+    /// <summary>
+    /// A delegated call reaches its worker over a connection Citus opens as the calling role: for the server,
+    /// <see cref="DatabaseHost.ServingRole"/>, NOLOGIN until then. When Citus holds no credentials for it
+    /// (no <c>pg_dist_authinfo</c> row) and the owner may write them (a superuser), this gives the role a
+    /// fresh random password (Citus propagates <c>alter role</c> to every node; only the SCRAM verifier is
+    /// sent) and stores it for Citus's node-to-node connections. Credentials an operator stored (a password,
+    /// a client certificate) are left alone. Returns true when it set them now.
+    /// </summary>
+    public static async Task<bool> LetServingRoleReachWorkersAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        await using (var check = new NpgsqlCommand("""
+            select coalesce((select rolsuper from pg_catalog.pg_roles where rolname = current_user), false)
+               and not exists (select from pg_catalog.pg_dist_authinfo where rolename = $1)
+            """, connection))
+        {
+            check.Parameters.Add(new() { Value = DatabaseHost.ServingRole });
+            if (!(bool)(await check.ExecuteScalarAsync(cancellationToken))!)
+            {
+                return false;
+            }
+        }
+        var password = EmbeddedPostgres.NewPassword();
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        // The verifier, not the password: a failed statement is written to the server log with its text.
+        await using (var alter = new NpgsqlCommand(
+            $"alter role {DatabaseHost.ServingRole} login password '{EmbeddedPostgres.ScramVerifier(password)}'", connection))
+        {
+            await alter.ExecuteNonQueryAsync(cancellationToken);
+        }
+        await using (var store = new NpgsqlCommand(
+            "insert into pg_catalog.pg_dist_authinfo (nodeid, rolename, authinfo) values (0, $1, $2)", connection))
+        {
+            store.Parameters.Add(new() { Value = DatabaseHost.ServingRole });
+            store.Parameters.Add(new() { Value = $"password={password}" });
+            await store.ExecuteNonQueryAsync(cancellationToken);
+        }
+        await transaction.CommitAsync(cancellationToken);
+        return true;
     }
 
     /// <summary>

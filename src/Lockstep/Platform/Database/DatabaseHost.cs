@@ -92,16 +92,37 @@ public sealed class DatabaseHost(IConfiguration configuration, ILogger<DatabaseH
         var applied = await MigrationRunner.BuiltIn(_ownerDataSource).ApplyAsync(cancellationToken);
         logger.LogInformation("Migrations: {Applied} applied now, {Total} known; definitions: {DefinitionsApplied} applied now, {DefinitionsTotal} known",
             applied.Migrations.Count, Migration.BuiltIn.Count, applied.Definitions.Count, Definition.BuiltIn.Count);
-        foreach (var table in applied.Distributed)
+        foreach (var line in applied.Distributed.Concat(applied.Routing))
         {
-            logger.LogInformation("Citus: {Table}", table);
+            logger.LogInformation("Citus: {Change}", line);
         }
         // On our own cluster the role itself logs in (the migrations have just created it): no session of
         // the serving pool is ever the superuser, so no SQL sent over it can switch back to the owner.
         var serving = _embedded is null
             ? ServingConnectionString(connectionString, configuration)
             : await _embedded.LoginAsync(ServingRole, cancellationToken);
-        _dataSource = CreateDataSource(serving, configuration);
+        await using (var connection = await _ownerDataSource.OpenConnectionAsync(cancellationToken))
+        {
+            OnCitus = await CitusDistribution.IsInstalledAsync(connection, cancellationToken);
+        }
+        _dataSource = CreateDataSource(OnCitus ? RoutingConnectionString(serving) : serving, configuration);
+    }
+
+    /// <summary>
+    /// True when the database has the <c>citus</c> extension, decided once at start: calls are then sent in
+    /// the shape Citus delegates to a worker (<see cref="FunctionCaller"/>).
+    /// </summary>
+    public bool OnCitus { get; private set; }
+
+    /// <summary>
+    /// The serving connection on Citus: <c>citus.propagate_set_commands = local</c> for the session, so the
+    /// caller's claims, set with <c>set local</c>, travel with a call delegated to a worker.
+    /// </summary>
+    public static string RoutingConnectionString(string servingConnectionString)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(servingConnectionString);
+        builder.Options = $"{builder.Options} -c citus.propagate_set_commands=local".Trim();
+        return builder.ConnectionString;
     }
 
     /// <summary>

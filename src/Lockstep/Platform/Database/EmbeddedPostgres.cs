@@ -167,7 +167,7 @@ public sealed class EmbeddedPostgres
     /// PostgreSQL's SCRAM-SHA-256 verifier of <paramref name="password"/> (RFC 7677, stored as given by
     /// <c>alter role ... password</c>): proves a password at login without revealing it.
     /// </summary>
-    private static string ScramVerifier(string password)
+    internal static string ScramVerifier(string password)
     {
         const int iterations = 4096;
         var salt = RandomNumberGenerator.GetBytes(16);
@@ -177,7 +177,7 @@ public sealed class EmbeddedPostgres
         return $"SCRAM-SHA-256${iterations}:{Convert.ToBase64String(salt)}${Convert.ToBase64String(storedKey)}:{Convert.ToBase64String(serverKey)}";
     }
 
-    private static string NewPassword() => Convert.ToHexString(RandomNumberGenerator.GetBytes(24)).ToLowerInvariant();
+    internal static string NewPassword() => Convert.ToHexString(RandomNumberGenerator.GetBytes(24)).ToLowerInvariant();
 
     /// <summary>Writes a file readable by this user only from the moment it exists.</summary>
     private static async Task WriteSecretAsync(string path, string secret, CancellationToken cancellationToken)

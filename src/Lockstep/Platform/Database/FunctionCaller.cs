@@ -8,6 +8,13 @@ namespace Lockstep.Platform.Database;
 /// with <c>set_config(..., true)</c> and the function runs right after, both in one batch — one round
 /// trip, one implicit transaction, so the claims never outlive the call. Inside a keyed request
 /// (<see cref="DatabaseCalls.Transaction"/>) the batch joins that request's transaction instead.
+/// On Citus (<see cref="DatabaseHost.OnCitus"/>) the batch is <c>begin; set local request.jwt.claims = '…';
+/// select public.fn(…); commit</c>, still one round trip: Citus delegates a bare call of a function
+/// distributed by <c>p_workspace_id</c> to the worker holding the workspace, and of the two ways to set
+/// the claims only <c>set local</c> in a transaction block reaches it there
+/// (<c>citus.propagate_set_commands = local</c>, <see cref="DatabaseHost.RoutingConnectionString"/>).
+/// A call is written as a bare <c>select public.fn(…)</c>, which both shapes send as it is; its value is
+/// read as text (json and jsonb as written, a boolean as <c>true</c>/<c>false</c>, a number in invariant form).
 /// A call the server rolled back (40001, 40P01), or that never reached it, is tried again a bounded
 /// number of times; after a lost connection only when the request is a read. A call that ran past its
 /// time (<see cref="CommandTimeoutException"/>, or statement_timeout's 57014) is not: it would only take
@@ -95,17 +102,10 @@ public sealed class FunctionCaller(DatabaseHost database, IConfiguration configu
         }
     }
 
-    private static async Task<string?> ExecuteAsync(
+    private async Task<string?> ExecuteAsync(
         NpgsqlConnection connection, NpgsqlTransaction? transaction, VerifiedToken? caller, string sql, IReadOnlyList<object?> args,
         CancellationToken cancellationToken)
     {
-        await using var batch = new NpgsqlBatch(connection, transaction)
-        {
-            BatchCommands =
-            {
-                new NpgsqlBatchCommand(SetClaims) { Parameters = { new() { Value = caller?.ClaimsJson ?? "" } } },
-            },
-        };
         var call = new NpgsqlBatchCommand(sql);
         foreach (var arg in args)
         {
@@ -113,17 +113,17 @@ public sealed class FunctionCaller(DatabaseHost database, IConfiguration configu
             BindTimeErrors.ThrowIfRefused(parameter);
             call.Parameters.Add(parameter);
         }
-        batch.BatchCommands.Add(call);
+        await using var batch = database.OnCitus ? RoutedBatch(connection, transaction, caller, call) : ClaimsBatch(connection, transaction, caller, call);
 
         try
         {
             await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
-            await reader.NextResultAsync(cancellationToken);
-            if (!await reader.ReadAsync(cancellationToken) || reader.FieldCount == 0 || await reader.IsDBNullAsync(0, cancellationToken))
+            var value = await ReadValueAsync(reader, database.OnCitus, cancellationToken);
+            // What follows the call (a commit, which on Citus may still refuse) raises here, not unseen at dispose.
+            while (await reader.NextResultAsync(cancellationToken))
             {
-                return null;
             }
-            return reader.GetFieldValue<string>(0);
+            return value;
         }
         catch (NpgsqlException e) when (e is not PostgresException && e.InnerException is TimeoutException
             && connection.State == System.Data.ConnectionState.Open)
@@ -131,5 +131,56 @@ public sealed class FunctionCaller(DatabaseHost database, IConfiguration configu
             // Npgsql cancelled the call at its command timeout and the database answered: no connection was lost.
             throw new CommandTimeoutException(e);
         }
+    }
+
+    /// <summary><c>set_config</c>, then the call: the claims a parameter.</summary>
+    private static NpgsqlBatch ClaimsBatch(NpgsqlConnection connection, NpgsqlTransaction? transaction, VerifiedToken? caller, NpgsqlBatchCommand call) =>
+        new(connection, transaction)
+        {
+            BatchCommands = { new NpgsqlBatchCommand(SetClaims) { Parameters = { new() { Value = caller?.ClaimsJson ?? "" } } }, call },
+        };
+
+    /// <summary>
+    /// <c>begin; set local ...; the call; commit</c>; inside a keyed request's transaction only the
+    /// <c>set local</c> and the call. A <c>set</c> takes no parameter, so the claims are a literal.
+    /// </summary>
+    private static NpgsqlBatch RoutedBatch(NpgsqlConnection connection, NpgsqlTransaction? transaction, VerifiedToken? caller, NpgsqlBatchCommand call)
+    {
+        var batch = new NpgsqlBatch(connection, transaction);
+        if (transaction is null)
+        {
+            batch.BatchCommands.Add(new NpgsqlBatchCommand("begin"));
+        }
+        batch.BatchCommands.Add(new NpgsqlBatchCommand($"set local request.jwt.claims = {QuoteLiteral(caller?.ClaimsJson ?? "")}"));
+        batch.BatchCommands.Add(call);
+        if (transaction is null)
+        {
+            batch.BatchCommands.Add(new NpgsqlBatchCommand("commit"));
+        }
+        return batch;
+    }
+
+    /// <summary>
+    /// A string literal: quotes doubled, so no text can end it early. Backslashes are plain characters
+    /// under <c>standard_conforming_strings</c>, on since PostgreSQL 9.1 and required here (Npgsql's own
+    /// literals assume it too).
+    /// </summary>
+    public static string QuoteLiteral(string text) => "'" + text.Replace("'", "''", StringComparison.Ordinal) + "'";
+
+    private static async Task<string?> ReadValueAsync(NpgsqlDataReader reader, bool routed, CancellationToken cancellationToken)
+    {
+        if (!routed)
+        {
+            // Past set_config's row.
+            await reader.NextResultAsync(cancellationToken);
+        }
+        if (!await reader.ReadAsync(cancellationToken) || reader.FieldCount == 0 || await reader.IsDBNullAsync(0, cancellationToken))
+        {
+            return null;
+        }
+        var type = reader.GetFieldType(0);
+        return type == typeof(string) ? reader.GetFieldValue<string>(0)
+            : type == typeof(bool) ? (reader.GetBoolean(0) ? "true" : "false")
+            : Convert.ToString(reader.GetValue(0), System.Globalization.CultureInfo.InvariantCulture);
     }
 }

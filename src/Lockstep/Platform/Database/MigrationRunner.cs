@@ -7,9 +7,11 @@ public sealed class MigrationException(string message) : Exception(message);
 
 /// <summary>
 /// What one <see cref="MigrationRunner.ApplyAsync"/> applied: migration names, definition names, then on Citus
-/// the tables it put under Citus, one line each (see <see cref="CitusDistribution"/>).
+/// the tables it put under Citus, and the routing it set up (functions delegated by workspace, the serving
+/// role's node credentials), one line each (see <see cref="CitusDistribution"/>).
 /// </summary>
-public sealed record SchemaChanges(IReadOnlyList<string> Migrations, IReadOnlyList<string> Definitions, IReadOnlyList<string> Distributed);
+public sealed record SchemaChanges(
+    IReadOnlyList<string> Migrations, IReadOnlyList<string> Definitions, IReadOnlyList<string> Distributed, IReadOnlyList<string> Routing);
 
 /// <summary>
 /// Brings a database to this build's schema under one session advisory lock, so concurrent starts take
@@ -59,12 +61,25 @@ public sealed class MigrationRunner(NpgsqlDataSource dataSource, IReadOnlyList<M
             var appliedMigrations = await ApplyMigrationsAsync(connection, citus, cancellationToken);
             var appliedDefinitions = await ApplyDefinitionsAsync(connection, citus, reapplyAll: appliedMigrations.Count > 0, cancellationToken);
             var distributed = citus ? await CitusDistribution.DistributeAsync(connection, cancellationToken) : [];
-            return new SchemaChanges(appliedMigrations, appliedDefinitions, distributed);
+            var routing = citus ? await RoutingAsync(connection, cancellationToken) : [];
+            return new SchemaChanges(appliedMigrations, appliedDefinitions, distributed, routing);
         }
         finally
         {
             await ExecuteAsync(connection, $"select pg_advisory_unlock({AdvisoryLockKey})", CancellationToken.None);
         }
+    }
+
+    private static async Task<List<string>> RoutingAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        var routing = (await CitusDistribution.DelegateFunctionsAsync(connection, cancellationToken))
+            .Select(function => $"{function}: delegated by p_workspace_id, colocated with platform.workspaces")
+            .ToList();
+        if (await CitusDistribution.LetServingRoleReachWorkersAsync(connection, cancellationToken))
+        {
+            routing.Add($"{DatabaseHost.ServingRole}: may log in to the workers, its password in pg_dist_authinfo");
+        }
+        return routing;
     }
 
     /// <summary>True when every migration of this build is applied (checksums are not compared here).</summary>

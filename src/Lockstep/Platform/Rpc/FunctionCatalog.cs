@@ -86,6 +86,29 @@ public sealed class FunctionCatalog(DatabaseHost database) : IHostedService
         return $"select to_jsonb({call})::text{from}";
     }
 
+    /// <summary>
+    /// On Citus, the SQL calling <paramref name="function"/> in the shape Citus delegates to the worker that
+    /// holds the workspace — a bare <c>select public.fn(...)</c>, each argument taken from the JSON body ($1)
+    /// by name and cast to its type, which PostgreSQL folds to a constant — when the function can be called
+    /// so: its first argument is <c>p_workspace_id</c> (and the body names it), every argument used has a
+    /// scalar type or jsonb, and it returns one jsonb, boolean or integer, whose text is already its JSON.
+    /// Null otherwise, and without Citus: then <see cref="CallSql"/>.
+    /// </summary>
+    public string? RoutedCallSql(ExposedFunction function, IReadOnlyCollection<string> argNames)
+    {
+        var used = function.ArgNames.Select((n, i) => (Name: n, Type: function.ArgTypes[i])).Where(a => argNames.Contains(a.Name)).ToList();
+        if (!database.OnCitus || function.TakesWholeBody || function.ReturnsSet || function.IsVoid
+            || function.ReturnType is not ("jsonb" or "boolean" or "integer" or "bigint")
+            || function.ArgNames.Count == 0 || function.ArgNames[0] != "p_workspace_id" || !argNames.Contains("p_workspace_id")
+            || used.Any(a => a.Type.EndsWith("[]", StringComparison.Ordinal) || a.Type is "json" or "record"))
+        {
+            return null;
+        }
+        return _sql.GetOrAdd("routed|" + function.Signature + "|" + string.Join(",", argNames), _ =>
+            $"select public.{Quote(function.Name)}({string.Join(", ", used.Select(a =>
+                $"{Quote(a.Name)} => ($1::jsonb {(a.Type == "jsonb" ? "->" : "->>")} {FunctionCaller.QuoteLiteral(a.Name)})::{a.Type}"))})");
+    }
+
     private static string Quote(string identifier) => "\"" + identifier.Replace("\"", "\"\"") + "\"";
 
     public async Task StartAsync(CancellationToken cancellationToken) => _functions = await ReadCatalogAsync(cancellationToken);

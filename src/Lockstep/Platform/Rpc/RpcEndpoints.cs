@@ -127,7 +127,7 @@ public static class RpcEndpoints
         string? result;
         try
         {
-            var sql = catalog.CallSql(function, function.TakesWholeBody ? [] : keys);
+            var sql = catalog.RoutedCallSql(function, keys) ?? catalog.CallSql(function, function.TakesWholeBody ? [] : keys);
             result = await caller.CallAsync(token, sql, [body], context.RequestAborted);
         }
         catch (PostgresException e)

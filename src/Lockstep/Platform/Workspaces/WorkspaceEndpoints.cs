@@ -29,21 +29,21 @@ public static class WorkspaceEndpoints
     private static async Task<Results<Ok<WorkspaceCreated>, ProblemHttpResult>> CreateWorkspace(
         CreateWorkspaceRequest request, HttpContext context, FunctionCaller db)
     {
-        var outcome = await db.CallAsync(context, "select public.create_workspace(p_name => $1)::text",
+        var outcome = await db.CallAsync(context, "select public.create_workspace(p_name => $1)",
             [request.Name], ApiJson.Default.WorkspaceCreated);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
 
     private static async Task<Results<Ok<WorkspaceSummary[]>, ProblemHttpResult>> ListWorkspaces(HttpContext context, FunctionCaller db)
     {
-        var outcome = await db.CallAsync(context, "select public.list_workspaces()::text", [], ApiJson.Default.WorkspaceSummaryArray);
+        var outcome = await db.CallAsync(context, "select public.list_workspaces()", [], ApiJson.Default.WorkspaceSummaryArray);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
 
     private static async Task<Results<Ok<MemberList>, ProblemHttpResult>> ListMembers(
         Guid workspaceId, int? limit, string? before, HttpContext context, FunctionCaller db)
     {
-        var outcome = await db.CallAsync(context, "select public.list_members(p_workspace_id => $1, p_limit => $2, p_before => $3)::text",
+        var outcome = await db.CallAsync(context, "select public.list_members(p_workspace_id => $1, p_limit => $2, p_before => $3)",
             [workspaceId, limit ?? 50, before], ApiJson.Default.MemberList);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
@@ -52,7 +52,7 @@ public static class WorkspaceEndpoints
         Guid workspaceId, AddMemberRequest request, HttpContext context, FunctionCaller db)
     {
         var outcome = await db.CallAsync(context,
-            "select public.add_member(p_workspace_id => $1, p_user_id => $2, p_role => $3, p_display_name => $4)::text",
+            "select public.add_member(p_workspace_id => $1, p_user_id => $2, p_role => $3, p_display_name => $4)",
             [workspaceId, request.UserId, request.Role ?? "member", request.DisplayName], ApiJson.Default.MemberChanged);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
@@ -61,7 +61,7 @@ public static class WorkspaceEndpoints
         Guid workspaceId, Guid userId, SetMemberRoleRequest request, HttpContext context, FunctionCaller db)
     {
         var outcome = await db.CallAsync(context,
-            "select public.set_member_role(p_workspace_id => $1, p_user_id => $2, p_role => $3)::text",
+            "select public.set_member_role(p_workspace_id => $1, p_user_id => $2, p_role => $3)",
             [workspaceId, userId, request.Role], ApiJson.Default.MemberChanged);
         return outcome.Succeeded ? TypedResults.Ok(outcome.Value!) : outcome.Problem!;
     }
@@ -69,7 +69,7 @@ public static class WorkspaceEndpoints
     private static async Task<Results<NoContent, ProblemHttpResult>> RemoveMember(
         Guid workspaceId, Guid userId, HttpContext context, FunctionCaller db)
     {
-        var outcome = await db.CallAsync(context, "select public.remove_member(p_workspace_id => $1, p_user_id => $2)::text",
+        var outcome = await db.CallAsync(context, "select public.remove_member(p_workspace_id => $1, p_user_id => $2)",
             [workspaceId, userId], ApiJson.Default.MemberChanged);
         return outcome.Succeeded ? TypedResults.NoContent() : outcome.Problem!;
     }
