@@ -28,7 +28,7 @@ public sealed class CitusRoutingFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         await Cluster.InitializeAsync();
-        if (!CitusClusterFixture.CitusInstalled)
+        if (!CitusInstallation.Installed)
         {
             return;
         }
@@ -56,25 +56,11 @@ public sealed class CitusRoutingFixture : IAsyncLifetime
     }
 }
 
-public sealed class CitusRoutingTests(CitusRoutingFixture routing, ITestOutputHelper output) : IClassFixture<CitusRoutingFixture>
+public sealed class CitusRoutingTests(CitusRoutingFixture routing) : IClassFixture<CitusRoutingFixture>
 {
-    private bool Skipped()
-    {
-        if (!CitusClusterFixture.CitusInstalled)
-        {
-            output.WriteLine("Citus not installed: skipped");
-            return true;
-        }
-        return false;
-    }
-
-    [Fact]
+    [CitusFact]
     public async Task ApplyAsync_OnCitus_DelegatesEveryPublicFunctionTakingTheWorkspaceFirstAndKeepsItThroughReapplying()
     {
-        if (Skipped())
-        {
-            return;
-        }
         await using var command = routing.Cluster.DataSource.CreateCommand("""
             select p.oid::regprocedure::text,
                    d.distribution_argument_index, d.force_delegation,
@@ -104,13 +90,9 @@ public sealed class CitusRoutingTests(CitusRoutingFixture routing, ITestOutputHe
         Assert.Contains("lockstep_api: may log in to the workers, its password in pg_dist_authinfo", routing.Cluster.First.Routing);
     }
 
-    [Fact]
+    [CitusFact]
     public async Task Call_OnCitusByAMemberThroughTheServer_Succeeds()
     {
-        if (Skipped())
-        {
-            return;
-        }
         var owner = Guid.NewGuid();
         var workspace = await WorkspaceAsync(owner);
 
@@ -121,13 +103,9 @@ public sealed class CitusRoutingTests(CitusRoutingFixture routing, ITestOutputHe
         Assert.Equal(owner, Assert.Single(members.EnumerateArray()).GetProperty("user_id").GetGuid());
     }
 
-    [Fact]
+    [CitusFact]
     public async Task Call_OnCitusByANonMemberThroughTheServer_IsRefused()
     {
-        if (Skipped())
-        {
-            return;
-        }
         var workspace = await WorkspaceAsync(Guid.NewGuid());
 
         var answer = await routing.Server.Client(Guid.NewGuid()).GetAsync($"/api/workspaces/{workspace}/members");
@@ -136,13 +114,9 @@ public sealed class CitusRoutingTests(CitusRoutingFixture routing, ITestOutputHe
         Assert.Equal("workspace_not_found", (await answer.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
     }
 
-    [Fact]
+    [CitusFact]
     public async Task Rpc_OnCitusWithTheWorkspaceId_AnswersTheFunctionsValue()
     {
-        if (Skipped())
-        {
-            return;
-        }
         var owner = Guid.NewGuid();
         var workspace = await WorkspaceAsync(owner);
 
@@ -154,13 +128,9 @@ public sealed class CitusRoutingTests(CitusRoutingFixture routing, ITestOutputHe
         Assert.Equal(owner, Assert.Single(body.GetProperty("members").EnumerateArray()).GetProperty("user_id").GetGuid());
     }
 
-    [Fact]
+    [CitusFact]
     public async Task KeyedRequest_OnCitus_CallsTheWorkspaceFunctionAndReplaysItsAnswer()
     {
-        if (Skipped())
-        {
-            return;
-        }
         var owner = Guid.NewGuid();
         var workspace = await WorkspaceAsync(owner);
         var member = Guid.NewGuid();
@@ -183,13 +153,9 @@ public sealed class CitusRoutingTests(CitusRoutingFixture routing, ITestOutputHe
         Assert.Equal(1L, (long)(await count.ExecuteScalarAsync())!);
     }
 
-    [Fact]
+    [CitusFact]
     public async Task Call_OnCitusWhenAClaimHoldsQuotes_SetsTheClaimsIntactAndTheCallRuns()
     {
-        if (Skipped())
-        {
-            return;
-        }
         var owner = Guid.NewGuid();
         var workspace = await WorkspaceAsync(owner);
         // Written out: a serializer would escape the quotes (\u0027), and a token's payload need not.
@@ -204,13 +170,9 @@ public sealed class CitusRoutingTests(CitusRoutingFixture routing, ITestOutputHe
         Assert.True(JsonDocument.Parse(members!).RootElement.GetProperty("success").GetBoolean(), members);
     }
 
-    [Fact]
+    [CitusFact]
     public async Task RoutedShape_OnCitusAsTheServingRole_IsPushedDownToAWorkerWithTheClaims()
     {
-        if (Skipped())
-        {
-            return;
-        }
         var owner = Guid.NewGuid();
         var workspace = await WorkspaceAsync(owner);
         var caller = routing.Server.Services.GetRequiredService<FunctionCaller>();
