@@ -24,7 +24,8 @@ public class DatabaseFixture : IAsyncLifetime
     {
         ConnectionString = await TestCluster.CreateDatabaseAsync();
         DataSource = NpgsqlDataSource.Create(ConnectionString);
-        ServingDataSource = NpgsqlDataSource.Create(DatabaseHost.ServingConnectionString(ConnectionString, new ConfigurationBuilder().Build()));
+        var serving = DatabaseHost.ServingConnectionString(ConnectionString, new ConfigurationBuilder().Build());
+        ServingDataSource = NpgsqlDataSource.Create(TestCluster.OnCitus ? DatabaseHost.RoutingConnectionString(serving) : serving);
     }
 
     public virtual async Task DisposeAsync()
@@ -40,28 +41,32 @@ public class DatabaseFixture : IAsyncLifetime
         return await ScalarAsUserAsync<T>(connection, user, sql, args);
     }
 
+    /// <summary>
+    /// Sent as the server sends a call (<see cref="FunctionCaller.CallBatch"/>): on a session set up for routed
+    /// calls (<see cref="DatabaseHost.RoutingConnectionString"/>, on Citus) in the shape Citus delegates.
+    /// </summary>
     public static async Task<T> ScalarAsUserAsync<T>(NpgsqlConnection connection, Guid? user, string sql, params object?[] args)
     {
-        await using var batch = new NpgsqlBatch(connection)
-        {
-            BatchCommands =
-            {
-                new NpgsqlBatchCommand("select set_config('request.jwt.claims', $1, true)")
-                {
-                    Parameters = { new() { Value = user is null ? "" : $$"""{"sub":"{{user}}","role":"authenticated"}""" } },
-                },
-            },
-        };
         var command = new NpgsqlBatchCommand(sql);
         foreach (var arg in args)
         {
             command.Parameters.Add(new NpgsqlParameter { Value = arg ?? DBNull.Value });
         }
-        batch.BatchCommands.Add(command);
+        var routed = DatabaseHost.IsRoutingConnectionString(connection.ConnectionString);
+        var claims = user is null ? "" : $$"""{"sub":"{{user}}","role":"authenticated"}""";
+        await using var batch = FunctionCaller.CallBatch(connection, null, claims, command, routed);
         await using var reader = await batch.ExecuteReaderAsync();
-        await reader.NextResultAsync();
+        if (!routed)
+        {
+            await reader.NextResultAsync();
+        }
         await reader.ReadAsync();
-        return reader.GetFieldValue<T>(0);
+        var value = reader.GetFieldValue<T>(0);
+        // A commit that refuses raises here.
+        while (await reader.NextResultAsync())
+        {
+        }
+        return value;
     }
 
     /// <summary>

@@ -121,9 +121,15 @@ public sealed class DatabaseHost(IConfiguration configuration, ILogger<DatabaseH
     public static string RoutingConnectionString(string servingConnectionString)
     {
         var builder = new NpgsqlConnectionStringBuilder(servingConnectionString);
-        builder.Options = $"{builder.Options} -c citus.propagate_set_commands=local".Trim();
+        builder.Options = $"{builder.Options} {RoutingOption}".Trim();
         return builder.ConnectionString;
     }
+
+    private const string RoutingOption = "-c citus.propagate_set_commands=local";
+
+    /// <summary>True for a connection string <see cref="RoutingConnectionString"/> made.</summary>
+    public static bool IsRoutingConnectionString(string connectionString) =>
+        new NpgsqlConnectionStringBuilder(connectionString).Options?.Contains(RoutingOption, StringComparison.Ordinal) == true;
 
     /// <summary>
     /// For a configured database: <c>ConnectionStrings:LockstepApi</c> when set (a login role that is a

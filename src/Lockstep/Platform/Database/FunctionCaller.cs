@@ -113,7 +113,7 @@ public sealed class FunctionCaller(DatabaseHost database, IConfiguration configu
             BindTimeErrors.ThrowIfRefused(parameter);
             call.Parameters.Add(parameter);
         }
-        await using var batch = database.OnCitus ? RoutedBatch(connection, transaction, caller, call) : ClaimsBatch(connection, transaction, caller, call);
+        await using var batch = CallBatch(connection, transaction, caller?.ClaimsJson ?? "", call, database.OnCitus);
 
         try
         {
@@ -133,25 +133,33 @@ public sealed class FunctionCaller(DatabaseHost database, IConfiguration configu
         }
     }
 
+    /// <summary>
+    /// The one batch a call is sent as, with <paramref name="claimsJson"/> as the caller's claims: the routed
+    /// shape on Citus (<paramref name="onCitus"/>), else <c>set_config</c> and the call. The tests' calls as a
+    /// user are sent the same way.
+    /// </summary>
+    public static NpgsqlBatch CallBatch(NpgsqlConnection connection, NpgsqlTransaction? transaction, string claimsJson, NpgsqlBatchCommand call, bool onCitus) =>
+        onCitus ? RoutedBatch(connection, transaction, claimsJson, call) : ClaimsBatch(connection, transaction, claimsJson, call);
+
     /// <summary><c>set_config</c>, then the call: the claims a parameter.</summary>
-    private static NpgsqlBatch ClaimsBatch(NpgsqlConnection connection, NpgsqlTransaction? transaction, VerifiedToken? caller, NpgsqlBatchCommand call) =>
+    private static NpgsqlBatch ClaimsBatch(NpgsqlConnection connection, NpgsqlTransaction? transaction, string claimsJson, NpgsqlBatchCommand call) =>
         new(connection, transaction)
         {
-            BatchCommands = { new NpgsqlBatchCommand(SetClaims) { Parameters = { new() { Value = caller?.ClaimsJson ?? "" } } }, call },
+            BatchCommands = { new NpgsqlBatchCommand(SetClaims) { Parameters = { new() { Value = claimsJson } } }, call },
         };
 
     /// <summary>
     /// <c>begin; set local ...; the call; commit</c>; inside a keyed request's transaction only the
     /// <c>set local</c> and the call. A <c>set</c> takes no parameter, so the claims are a literal.
     /// </summary>
-    private static NpgsqlBatch RoutedBatch(NpgsqlConnection connection, NpgsqlTransaction? transaction, VerifiedToken? caller, NpgsqlBatchCommand call)
+    private static NpgsqlBatch RoutedBatch(NpgsqlConnection connection, NpgsqlTransaction? transaction, string claimsJson, NpgsqlBatchCommand call)
     {
         var batch = new NpgsqlBatch(connection, transaction);
         if (transaction is null)
         {
             batch.BatchCommands.Add(new NpgsqlBatchCommand("begin"));
         }
-        batch.BatchCommands.Add(new NpgsqlBatchCommand($"set local request.jwt.claims = {QuoteLiteral(caller?.ClaimsJson ?? "")}"));
+        batch.BatchCommands.Add(new NpgsqlBatchCommand($"set local request.jwt.claims = {QuoteLiteral(claimsJson)}"));
         batch.BatchCommands.Add(call);
         if (transaction is null)
         {

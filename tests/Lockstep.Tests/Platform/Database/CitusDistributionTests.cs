@@ -61,8 +61,9 @@ public sealed class CitusClusterFixture : IAsyncLifetime
         }
         Second = await runner.ApplyAsync();
         Third = await new MigrationRunner(DataSource, [.. Migration.BuiltIn, Later], Definition.BuiltIn).ApplyAsync();
-        ServingDataSource = NpgsqlDataSource.Create(DatabaseHost.ServingConnectionString(
-            new NpgsqlConnectionStringBuilder(coordinator.ConnectionString) { MaxPoolSize = 100 }.ConnectionString, new ConfigurationBuilder().Build()));
+        // Set up as the server's serving pool is on Citus, so calls as a user are sent in the routed shape.
+        ServingDataSource = NpgsqlDataSource.Create(DatabaseHost.RoutingConnectionString(DatabaseHost.ServingConnectionString(
+            new NpgsqlConnectionStringBuilder(coordinator.ConnectionString) { MaxPoolSize = 100 }.ConnectionString, new ConfigurationBuilder().Build())));
     }
 
     public async Task DisposeAsync()
