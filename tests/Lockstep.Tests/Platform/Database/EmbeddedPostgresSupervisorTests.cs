@@ -51,12 +51,14 @@ public sealed partial class EmbeddedPostgresSupervisorTests(ITestOutputHelper lo
         do
         {
             // Crash recovery fsyncs the whole data folder first: seconds on a busy disk.
-            Assert.True(outage.Elapsed < TimeSpan.FromSeconds(45), $"/api still failing 45 s after the kill:\n{served.Output[before..]}");
+            Assert.True(outage.Elapsed < TimeSpan.FromSeconds(45), $"no outage seen, or /api still failing, 45 s after the kill:\n{served.Output[before..]}");
             ready.Add((await http.GetAsync("/health/ready")).StatusCode);
             live.Add((await http.GetAsync("/health/live")).StatusCode);
             api = (await http.GetAsync("/api/workspaces")).StatusCode;
         }
-        while (api != HttpStatusCode.OK);
+        // Backends that have not yet noticed their postmaster died may answer the first probes: the outage is
+        // over once it has been seen and /api answers again.
+        while (api != HttpStatusCode.OK || !ready.Contains(HttpStatusCode.ServiceUnavailable));
         var recovered = outage.Elapsed;
         while ((await http.GetAsync("/health/ready")).StatusCode != HttpStatusCode.OK)
         {
@@ -70,8 +72,6 @@ public sealed partial class EmbeddedPostgresSupervisorTests(ITestOutputHelper lo
         Assert.NotEqual(killed, folder.PostmasterPid(folder.Cluster()));
         var listed = await http.GetFromJsonAsync<JsonElement>("/api/workspaces");
         Assert.Single(listed.EnumerateArray());
-        // Not necessarily the first probe: a backend may still answer one query before it notices its postmaster died.
-        Assert.Contains(HttpStatusCode.ServiceUnavailable, ready);
         Assert.All(live, status => Assert.Equal(HttpStatusCode.OK, status));
         var outageLog = served.Output[before..];
         Assert.Equal(0, await served.InterruptAsync());
