@@ -72,7 +72,7 @@ public static class BookingEndpoints
         CreateAsync(context, db,
             """
             select public.create_booking(p_workspace_id => $1, p_client_id => $2, p_starts_at => $3, p_ends_at => $4,
-              p_purchase_id => $5)::text
+              p_purchase_id => $5)
             """,
             [workspaceId, clientId, request.StartsAt.ToUniversalTime(), request.EndsAt.ToUniversalTime(), request.PurchaseId]);
 

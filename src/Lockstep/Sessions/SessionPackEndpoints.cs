@@ -69,7 +69,7 @@ public static class SessionPackEndpoints
         CreateAsync(context, db, $"/api/workspaces/{workspaceId}/purchases",
             """
             select public.create_purchase(p_workspace_id => $1, p_client_id => $2, p_sessions_total => $3, p_price => $4,
-              p_expires_at => $5)::text
+              p_expires_at => $5)
             """,
             [workspaceId, clientId, request.SessionsTotal, request.Price, request.ExpiresAt?.ToUniversalTime()]);
 
