@@ -59,7 +59,7 @@ public sealed class NotificationListener(
         await using var connection = await database.DataSource.OpenConnectionAsync(stoppingToken);
         connection.Notification += (_, e) => Dispatch(e.Payload);
         outage.Reached();
-        if (await IsCitusAsync(connection, stoppingToken))
+        if (database.OnCitus)
         {
             await PollAsync(connection, stoppingToken);
             return;
@@ -78,12 +78,6 @@ public sealed class NotificationListener(
                 await probe.ExecuteScalarAsync(stoppingToken);
             }
         }
-    }
-
-    private static async Task<bool> IsCitusAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
-    {
-        await using var command = new NpgsqlCommand("select exists (select 1 from pg_catalog.pg_extension where extname = 'citus')", connection);
-        return (bool)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
 
     private async Task PollAsync(NpgsqlConnection connection, CancellationToken stoppingToken)
