@@ -12,6 +12,7 @@ as $$
 declare
   v_user uuid := auth.uid();
   v_item record;
+  v_total numeric;
   v_claim_id uuid;
 begin
   if v_user is null then
@@ -24,13 +25,15 @@ begin
   if v_item.celebrant_id = v_user then
     return platform.refusal('celebrant_forbidden', 'You cannot claim an item on your own wishlist');
   end if;
-  perform 1 from gifts.wishlist_items i where i.workspace_id = v_item.workspace_id and i.id = p_item_id for update;
+  select i.price + i.additional_costs into v_total
+  from gifts.wishlist_items i where i.workspace_id = v_item.workspace_id and i.id = p_item_id for update;
   if exists (select 1 from gifts.gift_claims c where c.workspace_id = v_item.workspace_id and c.item_id = p_item_id) then
     return platform.refusal('item_already_claimed', 'This item is already claimed');
   end if;
+  -- A values insert, not insert ... select: on Citus the latter (its defaults are volatile) is run through
+  -- the coordinator and commits by two-phase commit.
   insert into gifts.gift_claims (workspace_id, item_id, claimer_id, claim_type, amount, is_claimer)
-  select i.workspace_id, i.id, v_user, 'full', i.price + i.additional_costs, true
-  from gifts.wishlist_items i where i.workspace_id = v_item.workspace_id and i.id = p_item_id
+  values (v_item.workspace_id, p_item_id, v_user, 'full', v_total, true)
   returning id into v_claim_id;
   return jsonb_build_object('success', true, 'claim_id', v_claim_id, 'item_id', p_item_id, 'claim_type', 'full');
 end;

@@ -1,4 +1,20 @@
 /*
+ * gifts.add_notification(p_workspace_id, p_recipient_id, p_data) → void: one notification of type
+ * p_data.type. A values insert, one row at a time: on Citus an insert ... select (the defaults are volatile)
+ * is run through a coordinator, which a trigger on a shard may not do.
+ */
+create or replace function gifts.add_notification(p_workspace_id uuid, p_recipient_id uuid, p_data jsonb)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+begin
+  insert into gifts.notifications (workspace_id, recipient_id, type, data)
+  values (p_workspace_id, p_recipient_id, p_data ->> 'type', p_data);
+end;
+$$;
+
+/*
  * gifts.notify_members(...): one notification per member of the item's workspace except the celebrant
  * and the listed users (never the celebrant: they must not learn about claims on their own items).
  */
@@ -10,23 +26,28 @@ set search_path = ''
 as $$
 declare
   v_item record;
+  -- Read here, not inside the insert: a helper reading a distributed table may not run inside a shard query.
+  v_claimer_name text := gifts.member_name(p_workspace_id, p_claimer_id);
+  v_recipient uuid;
 begin
   select i.title, w.celebrant_id into v_item
   from gifts.wishlist_items i
   join gifts.wishlists w on w.workspace_id = i.workspace_id and w.id = i.wishlist_id
   where i.workspace_id = p_workspace_id and i.id = p_item_id;
 
-  insert into gifts.notifications (workspace_id, recipient_id, type, data)
-  select p_workspace_id, m.user_id, p_type, jsonb_build_object(
-           'type', p_type, 'item_id', p_item_id, 'item_title', v_item.title,
-           'claimer_id', p_claimer_id, 'claimer_name', gifts.member_name(p_workspace_id, p_claimer_id))
-  from platform.members m
-  where m.workspace_id = p_workspace_id
-    and m.user_id <> v_item.celebrant_id
-    and m.user_id <> all (p_except)
   -- Recipient order: each row locks its recipient's counter (take_recipient_seq), and two writers that
   -- lock the same counters in the same order cannot deadlock.
-  order by m.user_id;
+  for v_recipient in
+    select m.user_id from platform.members m
+    where m.workspace_id = p_workspace_id
+      and m.user_id <> v_item.celebrant_id
+      and m.user_id <> all (p_except)
+    order by m.user_id
+  loop
+    perform gifts.add_notification(p_workspace_id, v_recipient, jsonb_build_object(
+      'type', p_type, 'item_id', p_item_id, 'item_title', v_item.title,
+      'claimer_id', p_claimer_id, 'claimer_name', v_claimer_name));
+  end loop;
 end;
 $$;
 
@@ -93,6 +114,8 @@ declare
   v_before numeric;
   v_title text;
   v_claimer uuid;
+  v_claimer_name text;
+  v_recipient uuid;
 begin
   select i.price + i.additional_costs, i.title into v_total, v_title
   from gifts.wishlist_items i where i.workspace_id = new.workspace_id and i.id = new.item_id;
@@ -107,14 +130,17 @@ begin
   select c.claimer_id into v_claimer
   from gifts.gift_claims c
   where c.workspace_id = new.workspace_id and c.item_id = new.item_id and c.is_claimer;
+  v_claimer_name := gifts.member_name(new.workspace_id, v_claimer);
 
-  insert into gifts.notifications (workspace_id, recipient_id, type, data)
-  select new.workspace_id, c.claimer_id, 'split_fully_funded', jsonb_build_object(
-           'type', 'split_fully_funded', 'item_id', new.item_id, 'item_title', v_title,
-           'claimer_id', v_claimer, 'claimer_name', gifts.member_name(new.workspace_id, v_claimer))
-  from gifts.gift_claims c
-  where c.workspace_id = new.workspace_id and c.item_id = new.item_id and c.claim_type = 'split'
-  order by c.claimer_id;
+  for v_recipient in
+    select c.claimer_id from gifts.gift_claims c
+    where c.workspace_id = new.workspace_id and c.item_id = new.item_id and c.claim_type = 'split'
+    order by c.claimer_id
+  loop
+    perform gifts.add_notification(new.workspace_id, v_recipient, jsonb_build_object(
+      'type', 'split_fully_funded', 'item_id', new.item_id, 'item_title', v_title,
+      'claimer_id', v_claimer, 'claimer_name', v_claimer_name));
+  end loop;
   return null;
 end;
 $$;

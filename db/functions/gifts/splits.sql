@@ -10,7 +10,7 @@ set search_path = ''
 as $$
 begin
   if not old.is_claimer then
-    raise exception 'A pledge cannot be deleted (item %, member %)', old.item_id, old.claimer_id
+    raise exception 'A pledge cannot be deleted (item %, member %; constraint "pledge_immutable")', old.item_id, old.claimer_id
       using errcode = '23001', constraint = 'pledge_immutable';
   end if;
   return old;
@@ -292,6 +292,7 @@ declare
   v_row gifts.wishlist_items;
   v_pledged numeric;
   v_claimer uuid;
+  v_claimer_name text;
 begin
   if v_user is null then
     return platform.refusal('not_authenticated', 'Sign in to see a split');
@@ -308,6 +309,8 @@ begin
   if v_claimer is null then
     return platform.refusal('split_not_open', 'This item is not split');
   end if;
+  -- Names read by join or before the statement: a helper reading a distributed table may not run inside a shard query.
+  v_claimer_name := gifts.member_name(v_item.workspace_id, v_claimer);
   select * into v_row from gifts.wishlist_items i where i.workspace_id = v_item.workspace_id and i.id = p_item_id;
   select coalesce(sum(c.amount), 0.00) into v_pledged
   from gifts.gift_claims c where c.workspace_id = v_item.workspace_id and c.item_id = p_item_id;
@@ -315,13 +318,15 @@ begin
     'price', v_row.price, 'additional_costs', v_row.additional_costs, 'total', v_row.price + v_row.additional_costs,
     'pledged', v_pledged, 'remaining', v_row.price + v_row.additional_costs - v_pledged,
     'is_fully_funded', v_pledged >= v_row.price + v_row.additional_costs,
-    'claimer_id', v_claimer, 'claimer_name', gifts.member_name(v_item.workspace_id, v_claimer),
+    'claimer_id', v_claimer, 'claimer_name', v_claimer_name,
     'contributors', (
       select coalesce(jsonb_agg(jsonb_build_object(
-               'user_id', c.claimer_id, 'display_name', gifts.member_name(c.workspace_id, c.claimer_id),
+               'user_id', c.claimer_id, 'display_name', m.display_name,
                'amount', c.amount, 'is_claimer', c.is_claimer)
                order by c.is_claimer desc, c.created_at, c.claimer_id), '[]'::jsonb)
-      from gifts.gift_claims c where c.workspace_id = v_item.workspace_id and c.item_id = p_item_id));
+      from gifts.gift_claims c
+      left join platform.members m on m.workspace_id = c.workspace_id and m.user_id = c.claimer_id
+      where c.workspace_id = v_item.workspace_id and c.item_id = p_item_id));
 end;
 $$;
 

@@ -248,6 +248,7 @@ declare
   v_user uuid := auth.uid();
   v_wishlist gifts.wishlists;
   v_celebrant boolean;
+  v_celebrant_name text;
   v_before_at timestamptz;
   v_before_id uuid;
   v_refusal jsonb;
@@ -262,11 +263,13 @@ begin
     return v_refusal;
   end if;
   v_celebrant := v_wishlist.celebrant_id = v_user;
+  -- Read before the statement: a helper reading a distributed table may not run inside a shard query.
+  v_celebrant_name := gifts.member_name(v_wishlist.workspace_id, v_wishlist.celebrant_id);
   return (
     select jsonb_build_object(
       'success', true, 'wishlist_id', v_wishlist.id, 'workspace_id', v_wishlist.workspace_id,
       'title', v_wishlist.title, 'celebrant_id', v_wishlist.celebrant_id,
-      'celebrant_name', gifts.member_name(v_wishlist.workspace_id, v_wishlist.celebrant_id),
+      'celebrant_name', v_celebrant_name,
       'is_celebrant', v_celebrant,
       'items', coalesce(jsonb_agg(
         case when v_celebrant then base

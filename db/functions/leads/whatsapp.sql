@@ -93,19 +93,34 @@ declare
   v_skipped integer := 0;
   v_unroutable text[] := '{}'::text[];
   v_customer record;
+  v_lock_workspaces uuid[] := '{}'::uuid[];
+  v_lock_phones text[] := '{}'::text[];
 begin
   -- Every customer lock of the delivery first, in one order (workspace, then e164): two deliveries
   -- naming the same customers in opposite orders would otherwise each hold one and wait for the other.
+  -- Each number's workspace is looked up on its own: on Citus a lateral join of a distributed table to
+  -- the payload cannot be planned.
   for v_customer in
-    select distinct r.workspace_id, crm.normalize_phone('+' || (m ->> 'from')) as e164
+    select distinct ch -> 'value' -> 'metadata' ->> 'phone_number_id' as phone_number_id,
+           crm.normalize_phone('+' || (m ->> 'from')) as e164
     from jsonb_array_elements(case when jsonb_typeof(p_payload -> 'entry') = 'array' then p_payload -> 'entry' else '[]' end) e,
          jsonb_array_elements(case when jsonb_typeof(e -> 'changes') = 'array' then e -> 'changes' else '[]' end) ch,
-         jsonb_array_elements(case when jsonb_typeof(ch -> 'value' -> 'messages') = 'array' then ch -> 'value' -> 'messages' else '[]' end) m,
-         lateral (select c.workspace_id from leads.whatsapp_connections c
-                  where c.phone_number_id = ch -> 'value' -> 'metadata' ->> 'phone_number_id'
-                  order by c.created_at
-                  limit 1) r
+         jsonb_array_elements(case when jsonb_typeof(ch -> 'value' -> 'messages') = 'array' then ch -> 'value' -> 'messages' else '[]' end) m
     where crm.normalize_phone('+' || (m ->> 'from')) is not null
+  loop
+    select c.workspace_id into v_workspace_id
+    from leads.whatsapp_connections c
+    where c.phone_number_id = v_customer.phone_number_id
+    order by c.created_at
+    limit 1;
+    if v_workspace_id is not null then
+      v_lock_workspaces := v_lock_workspaces || v_workspace_id;
+      v_lock_phones := v_lock_phones || v_customer.e164;
+    end if;
+  end loop;
+  for v_customer in
+    select distinct u.workspace_id, u.e164
+    from unnest(v_lock_workspaces, v_lock_phones) as u(workspace_id, e164)
     order by 1, 2
   loop
     perform leads.lock_customer(v_customer.workspace_id, v_customer.e164);

@@ -85,6 +85,7 @@ as $$
 declare
   v_left integer := greatest(coalesce(p_limit, 0), 0);
   v_workspace uuid;
+  v_ids bigint[];
   v_batch integer;
 begin
   for v_workspace in
@@ -93,20 +94,17 @@ begin
     group by o.workspace_id
     order by min(o.at)
   loop
-    with doomed as (
-      select l.workspace_id, l.id
+    -- Two statements, each on the workspace's shard: Citus would run a delete joined to a locking CTE
+    -- on every shard (and make it wait for other purgers there).
+    v_ids := array(
+      select l.id
       from platform.audit_log l
       where l.workspace_id = v_workspace and l.at < p_before
       order by l.at
       limit v_left
-      for update skip locked
-    ), purged as (
-      delete from platform.audit_log l
-      using doomed d
-      where l.workspace_id = d.workspace_id and l.id = d.id
-      returning 1
-    )
-    select count(*)::integer into v_batch from purged;
+      for update skip locked);
+    delete from platform.audit_log l where l.workspace_id = v_workspace and l.id = any (v_ids);
+    get diagnostics v_batch = row_count;
     v_left := v_left - v_batch;
     exit when v_left = 0;
   end loop;

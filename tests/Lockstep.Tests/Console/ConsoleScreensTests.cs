@@ -11,18 +11,18 @@ public sealed class ConsoleScreensTests(ConsoleFixture server)
     public async Task Screens_WithDataInTheWorkspace_ShowCalendarLeadsAndClientSearch()
     {
         var user = Guid.NewGuid();
-        var workspace = (await CallAsync(user, "select public.create_workspace('Screens')::text")).GetProperty("workspace_id").GetGuid();
-        var client = (await CallAsync(user, "select public.create_client_with_contact($1, 'Casey Calendar', 'Casey', '+15550100123')::text", workspace))
+        var workspace = (await CallAsync(user, "select public.create_workspace('Screens')")).GetProperty("workspace_id").GetGuid();
+        var client = (await CallAsync(user, "select public.create_client_with_contact($1, 'Casey Calendar', 'Casey', '+15550100123')", workspace))
             .GetProperty("client_id").GetGuid();
         var monday = DateTime.UtcNow.Date.AddDays(-(((int)DateTime.UtcNow.DayOfWeek + 6) % 7));
         var starts = new DateTimeOffset(monday.AddDays(3).AddHours(9), TimeSpan.Zero);
-        await CallAsync(user, "select public.create_booking($1, $2, $3)::text", client, starts, starts.AddHours(1));
+        await CallAsync(user, "select public.create_booking($1, $2, $3)", client, starts, starts.AddHours(1));
         await CallAsync(user, "select leads.store_whatsapp_connection($1, '100200300', 'test-access-token')::text", workspace);
-        await CallAsync(user, "select public.create_lead_with_conversation($1, '+15550100456', 'Lee Lead', 'inquiry', 'Wants a trial')::text", workspace);
+        await CallAsync(user, "select public.create_lead_with_conversation($1, '+15550100456', 'Lee Lead', 'inquiry', 'Wants a trial')", workspace);
         await Leads.LeadsServerFixture.CustomerWroteAsync(server, "100200300", "+15550100456");
         for (var i = 0; i < 25; i++)
         {
-            await CallAsync(user, "select public.create_client_with_contact($1, $2, 'Someone')::text", workspace, $"Filler {i:00}");
+            await CallAsync(user, "select public.create_client_with_contact($1, $2, 'Someone')", workspace, $"Filler {i:00}");
         }
 
         var page = await server.SignedInPageAsync(user);
@@ -61,8 +61,8 @@ public sealed class ConsoleScreensTests(ConsoleFixture server)
     public async Task Conversation_WithMoreThan200Messages_ShowsTheNewestLastAndOffersOlder()
     {
         var user = Guid.NewGuid();
-        var workspace = (await CallAsync(user, "select public.create_workspace('Long talk')::text")).GetProperty("workspace_id").GetGuid();
-        var conversation = (await CallAsync(user, "select public.create_lead_with_conversation($1, '+15550100789', 'Talk Ative', 'inquiry')::text", workspace))
+        var workspace = (await CallAsync(user, "select public.create_workspace('Long talk')")).GetProperty("workspace_id").GetGuid();
+        var conversation = (await CallAsync(user, "select public.create_lead_with_conversation($1, '+15550100789', 'Talk Ative', 'inquiry')", workspace))
             .GetProperty("conversation_id").GetGuid();
         // 205 messages a second apart, so the newest is Message 205.
         await server.ScalarAsync<long>("""

@@ -31,7 +31,7 @@ public sealed class ConsoleSignInTests(ConsoleFixture server)
     public async Task PickUser_WhenPosted_SignsInOnlyInDevelopment(string environment, bool signedIn)
     {
         var user = Guid.NewGuid();
-        await server.ScalarAsUserAsync<string>(user, "select public.create_workspace('Picked')::text");
+        await server.ScalarAsUserAsync<string>(user, "select public.create_workspace('Picked')");
         await using var factory = new EnvironmentFactory(server.ConnectionString, environment);
         using var client = factory.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false, HandleCookies = true });
         var html = await client.GetStringAsync("/console");

@@ -126,7 +126,7 @@ public sealed class ClientWithContactTests(DatabaseFixture db) : IClassFixture<D
         var workspace = await db.WorkspaceAsync(user);
         var client = await db.CreateClientAsync(user, workspace, "Acme", "Ann", "+15550100199");
 
-        var added = await db.CallAsync(user, "select public.add_contact($1, $2, 'Bob', '+15550100198', null, true)::text",
+        var added = await db.CallAsync(user, "select public.add_contact($1, $2, 'Bob', '+15550100198', null, true)",
             workspace, client.Id("client_id"));
 
         Assert.True(added.Succeeded());
@@ -141,7 +141,7 @@ public sealed class ClientWithContactTests(DatabaseFixture db) : IClassFixture<D
         var workspace = await db.WorkspaceAsync(user);
         var client = await db.CreateClientAsync(user, workspace, "Acme", "Ann", "+15550100199");
 
-        var added = await db.CallAsync(user, "select public.add_contact($1, $2, 'Bob', '00 1 555 010 0199')::text",
+        var added = await db.CallAsync(user, "select public.add_contact($1, $2, 'Bob', '00 1 555 010 0199')",
             workspace, client.Id("client_id"));
 
         Assert.Equal("phone_taken", added.Code());
@@ -156,7 +156,7 @@ public sealed class ClientWithContactTests(DatabaseFixture db) : IClassFixture<D
         var other = await db.WorkspaceAsync(user);
         var client = await db.CreateClientAsync(user, other, "Acme", "Ann", "+15550100199");
 
-        var added = await db.CallAsync(user, "select public.add_contact($1, $2, 'Bob', '+15550100198')::text",
+        var added = await db.CallAsync(user, "select public.add_contact($1, $2, 'Bob', '+15550100198')",
             mine, client.Id("client_id"));
 
         Assert.Equal("client_not_found", added.Code());
@@ -168,9 +168,9 @@ public sealed class ClientWithContactTests(DatabaseFixture db) : IClassFixture<D
         var user = Guid.NewGuid();
         var workspace = await db.WorkspaceAsync(user);
         var client = await db.CreateClientAsync(user, workspace, "Acme", "Ann", "+15550100199");
-        var bob = await db.CallAsync(user, "select public.add_contact($1, $2, 'Bob', '+15550100198')::text", workspace, client.Id("client_id"));
+        var bob = await db.CallAsync(user, "select public.add_contact($1, $2, 'Bob', '+15550100198')", workspace, client.Id("client_id"));
 
-        var result = await db.CallAsync(user, "select public.set_primary_contact($1, $2)::text", client.Id("client_id"), bob.Id("contact_id"));
+        var result = await db.CallAsync(user, "select public.set_primary_contact($1, $2)", client.Id("client_id"), bob.Id("contact_id"));
 
         Assert.True(result.Succeeded());
         Assert.Equal(bob.Id("contact_id"), await db.ScalarAsync<Guid>(
@@ -185,7 +185,7 @@ public sealed class ClientWithContactTests(DatabaseFixture db) : IClassFixture<D
         var acme = await db.CreateClientAsync(user, workspace, "Acme", "Ann", "+15550100199");
         var beta = await db.CreateClientAsync(user, workspace, "Beta", "Bob", "+15550100198");
 
-        var result = await db.CallAsync(user, "select public.set_primary_contact($1, $2)::text", acme.Id("client_id"), beta.Id("contact_id"));
+        var result = await db.CallAsync(user, "select public.set_primary_contact($1, $2)", acme.Id("client_id"), beta.Id("contact_id"));
 
         Assert.Equal("contact_not_found", result.Code());
     }
@@ -197,7 +197,7 @@ public sealed class ClientWithContactTests(DatabaseFixture db) : IClassFixture<D
         var workspace = await db.WorkspaceAsync(user);
         var acme = await db.CreateClientAsync(user, workspace, "Acme", "Ann", "+15550100199");
 
-        var result = await db.CallAsync(Guid.NewGuid(), "select public.set_primary_contact($1, $2)::text", acme.Id("client_id"), acme.Id("contact_id"));
+        var result = await db.CallAsync(Guid.NewGuid(), "select public.set_primary_contact($1, $2)", acme.Id("client_id"), acme.Id("contact_id"));
 
         Assert.Equal("client_not_found", result.Code());
     }
@@ -208,10 +208,10 @@ public sealed class ClientWithContactTests(DatabaseFixture db) : IClassFixture<D
         var user = Guid.NewGuid();
         var workspace = await db.WorkspaceAsync(user);
         var client = await db.CreateClientAsync(user, workspace, "Acme", "Ann", "+15550100199");
-        var bob = await db.CallAsync(user, "select public.add_contact($1, $2, 'Bob', '+15550100198')::text", workspace, client.Id("client_id"));
+        var bob = await db.CallAsync(user, "select public.add_contact($1, $2, 'Bob', '+15550100198')", workspace, client.Id("client_id"));
 
-        var routed = await db.CallAsync(user, "select public.set_primary_contact($1, $2, $3)::text", workspace, client.Id("client_id"), bob.Id("contact_id"));
-        var idOnly = await db.CallAsync(user, "select public.set_primary_contact($1, $2)::text", client.Id("client_id"), bob.Id("contact_id"));
+        var routed = await db.CallAsync(user, "select public.set_primary_contact($1, $2, $3)", workspace, client.Id("client_id"), bob.Id("contact_id"));
+        var idOnly = await db.CallAsync(user, "select public.set_primary_contact($1, $2)", client.Id("client_id"), bob.Id("contact_id"));
 
         Assert.True(routed.Succeeded());
         Assert.Equal(routed.ToString(), idOnly.ToString());
@@ -226,10 +226,10 @@ public sealed class ClientWithContactTests(DatabaseFixture db) : IClassFixture<D
         var workspace = await db.WorkspaceAsync(user);
         var other = await db.WorkspaceAsync(user);
         var client = await db.CreateClientAsync(user, workspace, "Acme", "Ann", "+15550100199");
-        var bob = await db.CallAsync(user, "select public.add_contact($1, $2, 'Bob', '+15550100198')::text", workspace, client.Id("client_id"));
+        var bob = await db.CallAsync(user, "select public.add_contact($1, $2, 'Bob', '+15550100198')", workspace, client.Id("client_id"));
 
-        var foreign = await db.CallAsync(user, "select public.set_primary_contact($1, $2, $3)::text", other, client.Id("client_id"), bob.Id("contact_id"));
-        var missing = await db.CallAsync(user, "select public.set_primary_contact($1, $2, $3)::text", other, Guid.NewGuid(), bob.Id("contact_id"));
+        var foreign = await db.CallAsync(user, "select public.set_primary_contact($1, $2, $3)", other, client.Id("client_id"), bob.Id("contact_id"));
+        var missing = await db.CallAsync(user, "select public.set_primary_contact($1, $2, $3)", other, Guid.NewGuid(), bob.Id("contact_id"));
 
         Assert.Equal("client_not_found", foreign.Code());
         Assert.Equal(missing.ToString(), foreign.ToString());
@@ -259,10 +259,10 @@ public sealed class ClientWithContactTests(DatabaseFixture db) : IClassFixture<D
         await db.CreateClientAsync(user, workspace, "Acme", "Ann", "+1 (555) 010-0199");
         await db.CreateClientAsync(user, workspace, "Beta", "Bob", "+44 20 7946 0000");
 
-        var byPhone = await db.CallAsync(user, "select public.list_clients($1, '555.010')::text", workspace);
-        var byPrefix = await db.CallAsync(user, "select public.list_clients($1, '0044 20')::text", workspace);
-        var byName = await db.CallAsync(user, "select public.list_clients($1, 'bet')::text", workspace);
-        var paged = await db.CallAsync(user, "select public.list_clients($1, null, 1, 1)::text", workspace);
+        var byPhone = await db.CallAsync(user, "select public.list_clients($1, '555.010')", workspace);
+        var byPrefix = await db.CallAsync(user, "select public.list_clients($1, '0044 20')", workspace);
+        var byName = await db.CallAsync(user, "select public.list_clients($1, 'bet')", workspace);
+        var paged = await db.CallAsync(user, "select public.list_clients($1, null, 1, 1)", workspace);
 
         Assert.Equal("Acme", Assert.Single(byPhone.GetProperty("clients").EnumerateArray()).GetProperty("name").GetString());
         Assert.Equal("Beta", Assert.Single(byPrefix.GetProperty("clients").EnumerateArray()).GetProperty("name").GetString());

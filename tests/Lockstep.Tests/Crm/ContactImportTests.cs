@@ -12,7 +12,7 @@ public sealed class ContactImportTests(DatabaseFixture db) : IClassFixture<Datab
     private sealed record Expected(string Outcome, string? Code = null, int? SameIdAsRow = null, int? PreExisting = null);
 
     private static Task<JsonElement> ImportAsync(DatabaseFixture db, Guid user, Guid workspace, JsonArray rows) =>
-        db.CallAsync(user, "select public.import_contacts($1, $2::jsonb)::text", workspace, rows.ToJsonString());
+        db.CallAsync(user, "select public.import_contacts($1, $2::jsonb)", workspace, rows.ToJsonString());
 
     private static JsonObject Row(string? name, string? phone, string? email = null)
     {
@@ -111,8 +111,8 @@ public sealed class ContactImportTests(DatabaseFixture db) : IClassFixture<Datab
         var two = new JsonArray(Enumerable.Range(200, 400).Reverse().Select(i => (JsonNode)Row($"Two {i}", $"0044 7700 {i:D6}")).ToArray());
 
         var results = await db.RunAtOnceAsync([
-            (user, "select public.import_contacts($1, $2::jsonb)::text", [workspace, one.ToJsonString()]),
-            (user, "select public.import_contacts($1, $2::jsonb)::text", [workspace, two.ToJsonString()]),
+            (user, "select public.import_contacts($1, $2::jsonb)", [workspace, one.ToJsonString()]),
+            (user, "select public.import_contacts($1, $2::jsonb)", [workspace, two.ToJsonString()]),
         ]);
 
         Assert.Equal(600L, await db.ScalarAsync<long>("select count(*) from crm.contacts where workspace_id = $1", workspace));

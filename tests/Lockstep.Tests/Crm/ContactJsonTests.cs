@@ -22,9 +22,9 @@ public sealed class ContactJsonTests(DatabaseFixture db) : IClassFixture<Databas
         var workspace = await db.WorkspaceAsync(user);
         var acme = await db.CreateClientAsync(user, workspace, "Acme", "Ann", "+1 (555) 010-0199", "ann@acme.test");
         // Without phone or email: the nulls are shown too.
-        var bob = await db.CallAsync(user, "select public.add_contact($1, $2, 'Bob')::text", workspace, acme.Id("client_id"));
+        var bob = await db.CallAsync(user, "select public.add_contact($1, $2, 'Bob')", workspace, acme.Id("client_id"));
 
-        var client = await db.CallAsync(user, "select public.get_client($1, $2)::text", workspace, acme.Id("client_id"));
+        var client = await db.CallAsync(user, "select public.get_client($1, $2)", workspace, acme.Id("client_id"));
 
         var contacts = client.GetProperty("contacts");
         Assert.Equal(2, contacts.GetArrayLength());
@@ -39,7 +39,7 @@ public sealed class ContactJsonTests(DatabaseFixture db) : IClassFixture<Databas
         var workspace = await db.WorkspaceAsync(user);
         var acme = await db.CreateClientAsync(user, workspace, "Acme", "Ann", "+44 20 7946 0000");
 
-        var list = await db.CallAsync(user, "select public.list_clients($1)::text", workspace);
+        var list = await db.CallAsync(user, "select public.list_clients($1)", workspace);
 
         var primary = list.GetProperty("clients")[0].GetProperty("primary_contact");
         Assert.Equal(await RowAsShownAsync(workspace, acme.Id("contact_id")), primary.GetRawText());

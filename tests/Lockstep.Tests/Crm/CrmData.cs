@@ -10,7 +10,7 @@ internal static class CrmData
 {
     public static async Task<Guid> WorkspaceAsync(this DatabaseFixture db, Guid owner)
     {
-        var created = await db.ScalarAsUserAsync<string>(owner, "select public.create_workspace('CRM test')::text");
+        var created = await db.ScalarAsUserAsync<string>(owner, "select public.create_workspace('CRM test')");
         return JsonDocument.Parse(created).RootElement.GetProperty("workspace_id").GetGuid();
     }
 
@@ -20,7 +20,7 @@ internal static class CrmData
     public static Task<JsonElement> CreateClientAsync(this DatabaseFixture db, Guid user, Guid workspace, string name, string contact,
         string? phone = null, string? email = null) =>
         db.CallAsync(user,
-            "select public.create_client_with_contact(p_workspace_id => $1, p_client_name => $2, p_contact_name => $3, p_contact_phone => $4, p_contact_email => $5)::text",
+            "select public.create_client_with_contact(p_workspace_id => $1, p_client_name => $2, p_contact_name => $3, p_contact_phone => $4, p_contact_email => $5)",
             workspace, name, contact, phone, email);
 
     public static bool Succeeded(this JsonElement result) => result.GetProperty("success").GetBoolean();

@@ -15,7 +15,7 @@ public sealed class CrmRaceTests(DatabaseFixture db) : IClassFixture<DatabaseFix
         string[] spellings = ["+15550100199", "+1 555 010 0199", "001-555-010-0199", "+1 (555) 010-0199", "+1.555.010.0199"];
 
         var results = await db.RunAtOnceAsync(Enumerable.Range(0, 50).Select(i => (user,
-            "select public.create_client_with_contact($1, $2, 'Ann', $3)::text",
+            "select public.create_client_with_contact($1, $2, 'Ann', $3)",
             new object?[] { workspace, $"Client {i}", spellings[i % spellings.Length] })).ToList());
 
         Assert.Equal(1L, await db.ScalarAsync<long>("select count(*) from crm.clients where workspace_id = $1", workspace));
@@ -36,7 +36,7 @@ public sealed class CrmRaceTests(DatabaseFixture db) : IClassFixture<DatabaseFix
         var workspace = await db.WorkspaceAsync(user);
 
         var results = await db.RunAtOnceAsync(Enumerable.Range(0, 50).Select(i => (user,
-            "select public.upsert_contact_by_phone($1, $2, 'Ann')::text",
+            "select public.upsert_contact_by_phone($1, $2, 'Ann')",
             new object?[] { workspace, i % 2 == 0 ? "+447700900123" : "0044 7700 900 123" })).ToList());
 
         Assert.All(results, r => Assert.True(r.Succeeded()));
@@ -57,12 +57,12 @@ public sealed class CrmRaceTests(DatabaseFixture db) : IClassFixture<DatabaseFix
         {
             var client = await db.CreateClientAsync(user, workspace, $"Client {c}", "First", $"+1555010{c:D2}00");
             clients.Add(client.Id("client_id"));
-            calls.Add((user, "select public.set_primary_contact($1, $2)::text", [client.Id("client_id"), client.Id("contact_id")]));
+            calls.Add((user, "select public.set_primary_contact($1, $2)", [client.Id("client_id"), client.Id("contact_id")]));
             for (var k = 1; k < 5; k++)
             {
-                var contact = await db.CallAsync(user, "select public.add_contact($1, $2, 'Other', $3)::text",
+                var contact = await db.CallAsync(user, "select public.add_contact($1, $2, 'Other', $3)",
                     workspace, client.Id("client_id"), $"+1555010{c:D2}{k:D2}");
-                calls.Add((user, "select public.set_primary_contact($1, $2, $3)::text", [workspace, client.Id("client_id"), contact.Id("contact_id")]));
+                calls.Add((user, "select public.set_primary_contact($1, $2, $3)", [workspace, client.Id("client_id"), contact.Id("contact_id")]));
             }
         }
 
@@ -85,7 +85,7 @@ public sealed class CrmRaceTests(DatabaseFixture db) : IClassFixture<DatabaseFix
         var client = await db.CreateClientAsync(user, workspace, "Acme", "Ann", "+15550100199");
 
         var results = await db.RunAtOnceAsync(Enumerable.Range(0, 20).Select(i => (user,
-            "select public.add_contact($1, $2, 'Other', $3, null, true)::text",
+            "select public.add_contact($1, $2, 'Other', $3, null, true)",
             new object?[] { workspace, client.Id("client_id"), $"+155501002{i:D2}" })).ToList());
 
         Assert.All(results, r => Assert.True(r.Succeeded(), r.ToString()));

@@ -382,11 +382,11 @@ public sealed class CelebrantPrivacyMatrixTests(CelebrantPrivacyFixture server, 
         // While both listen: a new split with a pledge on the celebrant's wishlist, then a claim on
         // Ada's, which the celebrant is told about: once that arrives, anything before it has too.
         var globe = await PrivacyWorld.ItemAsync(server, World.Celebrant, World.OwnWishlist, "Snow Globe", 33.00m);
-        await PrivacyWorld.Ok(server, World.Claimer, "select public.claim_item($1)::text", globe);
-        await PrivacyWorld.Ok(server, World.Claimer, "select public.open_split($1, $2)::text", globe, 7.77m);
-        await PrivacyWorld.Ok(server, World.Pledger, "select public.pledge_contribution($1, $2)::text", globe, 3.21m);
+        await PrivacyWorld.Ok(server, World.Claimer, "select public.claim_item($1)", globe);
+        await PrivacyWorld.Ok(server, World.Claimer, "select public.open_split($1, $2)", globe, 7.77m);
+        await PrivacyWorld.Ok(server, World.Pledger, "select public.pledge_contribution($1, $2)", globe, 3.21m);
         var mug = await PrivacyWorld.ItemAsync(server, World.Aunt, World.AuntWishlist, "Ada Mug", 12.00m);
-        await PrivacyWorld.Ok(server, World.Claimer, "select public.claim_item($1)::text", mug);
+        await PrivacyWorld.Ok(server, World.Claimer, "select public.claim_item($1)", mug);
         var sentinels = World.Sentinels.With(
             new() { ["7.77"] = "the additional costs of Snow Globe", ["40.77"] = "the total of Snow Globe", ["3.21"] = "Piet's pledge to Snow Globe", ["37.56"] = "what remains of Snow Globe" },
             PrivacyWorld.IdsOf(await PrivacyWorld.ClaimDerivedRowsAsync(server, World.Workspace, [globe])),

@@ -113,7 +113,7 @@ public sealed class GiftRoutesTests(ServerFixture server) : IClassFixture<Server
     {
         var group = await GiftGroup.CreateAsync(server);
         var item = await group.AddSplitItemAsync(server, 50m);
-        await CallAsync(server, group.Others[0], "select public.pledge_contribution($1, 5.00)::text", item);
+        await CallAsync(server, group.Others[0], "select public.pledge_contribution($1, 5.00)", item);
 
         var response = await server.Client(group.Celebrant).PostAsJsonAsync("/rest/v1/rpc/get_wishlist", new { p_wishlist_id = group.Wishlist });
 
@@ -147,7 +147,7 @@ public sealed class GiftRoutesTests(ServerFixture server) : IClassFixture<Server
         var group = await GiftGroup.CreateAsync(server);
         var item = await group.AddSplitItemAsync(server, 50m);
         var outsider = Guid.NewGuid();
-        await CallAsync(server, outsider, "select public.create_workspace('Elsewhere')::text");
+        await CallAsync(server, outsider, "select public.create_workspace('Elsewhere')");
         var before = await RowsAsync(group.Workspace);
 
         using var request = new HttpRequestMessage(new HttpMethod(method), Fill(path, group, item)) { Content = body is null ? null : Http.Json(body) };
@@ -208,7 +208,7 @@ public sealed class GiftRoutesTests(ServerFixture server) : IClassFixture<Server
     {
         var group = await GiftGroup.CreateAsync(server);
         var item = await group.AddItemAsync(server, 50m);
-        await CallAsync(server, group.Claimer, "select public.claim_item($1)::text", item);
+        await CallAsync(server, group.Claimer, "select public.claim_item($1)", item);
         var before = await RowsAsync(group.Workspace);
         var caller = path.Contains("/split", StringComparison.Ordinal) ? group.Claimer
             : path.Contains("/items", StringComparison.Ordinal) ? group.Celebrant : group.Others[0];
@@ -247,7 +247,7 @@ public sealed class GiftRoutesTests(ServerFixture server) : IClassFixture<Server
     {
         var group = await GiftGroup.CreateAsync(server);
         var item = await group.AddItemAsync(server, 9999999999.00m);
-        await CallAsync(server, group.Claimer, "select public.claim_item($1)::text", item);
+        await CallAsync(server, group.Claimer, "select public.claim_item($1)", item);
         var before = await RowsAsync(group.Workspace);
         var http = server.Client(group.Claimer);
 
@@ -273,7 +273,7 @@ public sealed class GiftRoutesTests(ServerFixture server) : IClassFixture<Server
     {
         var group = await GiftGroup.CreateAsync(server);
         var item = await group.AddItemAsync(server, 40.00m);
-        await CallAsync(server, group.Claimer, "select public.claim_item($1)::text", item);
+        await CallAsync(server, group.Claimer, "select public.claim_item($1)", item);
         var before = await RowsAsync(group.Workspace);
 
         var response = await server.Client(group.Claimer).PostAsync($"/api/wishlist-items/{item}/split", Http.Json(body));
@@ -287,7 +287,7 @@ public sealed class GiftRoutesTests(ServerFixture server) : IClassFixture<Server
     {
         var group = await GiftGroup.CreateAsync(server);
         var item = await group.AddSplitItemAsync(server, 50m);
-        await CallAsync(server, group.Others[0], "select public.pledge_contribution($1, 5.00)::text", item);
+        await CallAsync(server, group.Others[0], "select public.pledge_contribution($1, 5.00)", item);
 
         await Http.AssertProblemAsync(await server.Client(group.Claimer).DeleteAsync($"/api/wishlist-items/{item}/claim"),
             HttpStatusCode.Conflict, "has_contributions");

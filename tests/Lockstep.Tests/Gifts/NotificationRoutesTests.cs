@@ -17,7 +17,7 @@ public sealed class NotificationRoutesTests(ServerFixture server) : IClassFixtur
         for (var i = 0; i < count; i++)
         {
             items[i] = await group.AddItemAsync(server, 10m, $"Item {i}");
-            AssertSuccess(await CallAsync(server, group.Claimer, "select public.claim_item($1)::text", items[i]));
+            AssertSuccess(await CallAsync(server, group.Claimer, "select public.claim_item($1)", items[i]));
         }
         return (group, items);
     }
@@ -93,7 +93,7 @@ public sealed class NotificationRoutesTests(ServerFixture server) : IClassFixtur
         for (var i = 0; i < 3; i++)
         {
             items.Add(await group.AddItemAsync(server, 10m, $"Item {i}"));
-            AssertSuccess(await CallAsync(server, group.Claimer, "select public.claim_item($1)::text", items[i]));
+            AssertSuccess(await CallAsync(server, group.Claimer, "select public.claim_item($1)", items[i]));
         }
 
         var seen = new List<Guid>();

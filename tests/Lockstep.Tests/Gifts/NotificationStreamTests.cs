@@ -130,13 +130,13 @@ public sealed class NotificationStreamTests(KestrelServerFixture server, ITestOu
         {
             var (response, reader) = await ConnectAsync(client);
             using var _ = response;
-            AssertSuccess(await CallAsync(server, group.Claimer, "select public.claim_item($1)::text", items[0]));
+            AssertSuccess(await CallAsync(server, group.Claimer, "select public.claim_item($1)", items[0]));
             lastId = (await ReadEventsAsync(reader, 1, TimeSpan.FromSeconds(5)))[0].Id!;
         }
         // Missed while disconnected.
         for (var i = 1; i < 4; i++)
         {
-            AssertSuccess(await CallAsync(server, group.Claimer, "select public.claim_item($1)::text", items[i]));
+            AssertSuccess(await CallAsync(server, group.Claimer, "select public.claim_item($1)", items[i]));
         }
 
         var (again, replay) = await ConnectAsync(client, lastId);
@@ -155,7 +155,7 @@ public sealed class NotificationStreamTests(KestrelServerFixture server, ITestOu
         var first = await GiftGroup.CreateAsync(server, others: 1);
         var second = await GiftGroup.CreateAsync(server, others: 0);
         var recipient = first.Others[0];
-        AssertSuccess(await CallAsync(server, second.Celebrant, "select public.add_member($1, $2, 'member', 'Member 0')::text", second.Workspace, recipient));
+        AssertSuccess(await CallAsync(server, second.Celebrant, "select public.add_member($1, $2, 'member', 'Member 0')", second.Workspace, recipient));
         var firstItems = new List<Guid>();
         var secondItems = new List<Guid>();
         for (var i = 0; i < 3; i++)
@@ -168,14 +168,14 @@ public sealed class NotificationStreamTests(KestrelServerFixture server, ITestOu
         {
             var (response, reader) = await ConnectAsync(client);
             using var _ = response;
-            AssertSuccess(await CallAsync(server, first.Claimer, "select public.claim_item($1)::text", firstItems[0]));
-            AssertSuccess(await CallAsync(server, second.Claimer, "select public.claim_item($1)::text", secondItems[0]));
+            AssertSuccess(await CallAsync(server, first.Claimer, "select public.claim_item($1)", firstItems[0]));
+            AssertSuccess(await CallAsync(server, second.Claimer, "select public.claim_item($1)", secondItems[0]));
             lastId = (await ReadEventsAsync(reader, 2, TimeSpan.FromSeconds(5)))[1].Id!;
         }
         for (var i = 1; i < 3; i++)
         {
-            AssertSuccess(await CallAsync(server, second.Claimer, "select public.claim_item($1)::text", secondItems[i]));
-            AssertSuccess(await CallAsync(server, first.Claimer, "select public.claim_item($1)::text", firstItems[i]));
+            AssertSuccess(await CallAsync(server, second.Claimer, "select public.claim_item($1)", secondItems[i]));
+            AssertSuccess(await CallAsync(server, first.Claimer, "select public.claim_item($1)", firstItems[i]));
         }
 
         var (again, replay) = await ConnectAsync(client, lastId);
@@ -200,7 +200,7 @@ public sealed class NotificationStreamTests(KestrelServerFixture server, ITestOu
         for (var i = 0; i < 3; i++)
         {
             items.Add(await group.AddItemAsync(server, 30m, $"Item {i}"));
-            AssertSuccess(await CallAsync(server, group.Claimer, "select public.claim_item($1)::text", items[i]));
+            AssertSuccess(await CallAsync(server, group.Claimer, "select public.claim_item($1)", items[i]));
         }
         var seen = await server.ScalarAsync<long>(
             "select seq from gifts.notifications where recipient_id = $1 and (data ->> 'item_id')::uuid = $2", group.Others[0], items[0]);
@@ -223,7 +223,7 @@ public sealed class NotificationStreamTests(KestrelServerFixture server, ITestOu
         // the first for good). Then the first commits.
         var group = await GiftGroup.CreateAsync(server, others: 2);
         var (recipient, second) = (group.Others[0], group.Others[1]);
-        AssertSuccess(await CallAsync(server, group.Claimer, "select public.claim_item($1)::text", await group.AddItemAsync(server, 10m, "Before")));
+        AssertSuccess(await CallAsync(server, group.Claimer, "select public.claim_item($1)", await group.AddItemAsync(server, 10m, "Before")));
         var firstItem = await group.AddItemAsync(server, 10m, "First");
         var secondItem = await group.AddItemAsync(server, 10m, "Second");
         using var client = StreamClient(recipient);
@@ -233,11 +233,11 @@ public sealed class NotificationStreamTests(KestrelServerFixture server, ITestOu
         await using var firstConnection = await server.ServingDataSource.OpenConnectionAsync();
         await using var secondConnection = await server.ServingDataSource.OpenConnectionAsync();
         await using var firstTransaction = await firstConnection.BeginTransactionAsync();
-        AssertSuccess(await CallAsync(firstConnection, group.Claimer, "select public.claim_item($1)::text", firstItem));
+        AssertSuccess(await CallAsync(firstTransaction, group.Claimer, "select public.claim_item($1)", firstItem));
         var secondClaim = Task.Run(async () =>
         {
             await using var transaction = await secondConnection.BeginTransactionAsync();
-            var claimed = await CallAsync(secondConnection, second, "select public.claim_item($1)::text", secondItem);
+            var claimed = await CallAsync(transaction, second, "select public.claim_item($1)", secondItem);
             await transaction.CommitAsync();
             return claimed;
         });
@@ -266,8 +266,8 @@ public sealed class NotificationStreamTests(KestrelServerFixture server, ITestOu
         using var _ = response;
 
         // The claimer's own claim notifies others only; then a claim by the other member reaches the claimer.
-        AssertSuccess(await CallAsync(server, group.Claimer, "select public.claim_item($1)::text", item));
-        AssertSuccess(await CallAsync(server, group.Others[0], "select public.claim_item($1)::text", other));
+        AssertSuccess(await CallAsync(server, group.Claimer, "select public.claim_item($1)", item));
+        AssertSuccess(await CallAsync(server, group.Others[0], "select public.claim_item($1)", other));
         var events = await ReadEventsAsync(reader, 1, TimeSpan.FromSeconds(5));
 
         Assert.Equal(other, JsonDocument.Parse(events[0].Data).RootElement.GetProperty("data").GetProperty("item_id").GetGuid());
@@ -288,7 +288,7 @@ public sealed class NotificationStreamTests(KestrelServerFixture server, ITestOu
                                   where datname = current_database() and query ilike 'listen %') t
             """));
         // Committed while nobody listens: the NOTIFY is lost, the row is not; the reconnect wakes every stream.
-        AssertSuccess(await CallAsync(server, group.Claimer, "select public.claim_item($1)::text", item));
+        AssertSuccess(await CallAsync(server, group.Claimer, "select public.claim_item($1)", item));
         var events = await ReadEventsAsync(reader, 1, TimeSpan.FromSeconds(10));
 
         Assert.Equal(item, JsonDocument.Parse(events[0].Data).RootElement.GetProperty("data").GetProperty("item_id").GetGuid());

@@ -45,9 +45,9 @@ public sealed class NotificationTriggerTests(DatabaseFixture db) : IClassFixture
         }
         var before = await TotalAsync();
 
-        GiftGroup.AssertSuccess(await GiftGroup.CallAsync(db, group.Claimer, "select public.claim_item($1)::text", await group.AddItemAsync(db, 10)));
+        GiftGroup.AssertSuccess(await GiftGroup.CallAsync(db, group.Claimer, "select public.claim_item($1)", await group.AddItemAsync(db, 10)));
         var after = await TotalAsync();
-        GiftGroup.AssertSuccess(await GiftGroup.CallAsync(db, group.Claimer, "select public.claim_item($1)::text", await group.AddItemAsync(db, 20, "Kite")));
+        GiftGroup.AssertSuccess(await GiftGroup.CallAsync(db, group.Claimer, "select public.claim_item($1)", await group.AddItemAsync(db, 20, "Kite")));
 
         Assert.Null(before);
         Assert.Equal(1L, after);
@@ -70,11 +70,11 @@ public sealed class NotificationTriggerTests(DatabaseFixture db) : IClassFixture
             var parts = step.Split(' ');
             var sql = parts[1] switch
             {
-                "claim" => "select public.claim_item($1)::text",
-                "unclaim" => "select public.unclaim_item($1)::text",
-                "split" => "select public.open_split($1)::text",
-                "pledge" => $"select public.pledge_contribution($1, {parts[2]})::text",
-                "close" => "select public.close_split($1)::text",
+                "claim" => "select public.claim_item($1)",
+                "unclaim" => "select public.unclaim_item($1)",
+                "split" => "select public.open_split($1)",
+                "pledge" => $"select public.pledge_contribution($1, {parts[2]})",
+                "close" => "select public.close_split($1)",
                 _ => throw new ArgumentException(step),
             };
             AssertSuccess(await CallAsync(db, roles[parts[0]], sql, item));
@@ -94,7 +94,7 @@ public sealed class NotificationTriggerTests(DatabaseFixture db) : IClassFixture
     {
         var group = await GiftGroup.CreateAsync(db, others: 1);
         var item = await group.AddItemAsync(db, 20.00m, "Teapot");
-        AssertSuccess(await CallAsync(db, group.Claimer, "select public.claim_item($1)::text", item));
+        AssertSuccess(await CallAsync(db, group.Claimer, "select public.claim_item($1)", item));
 
         var data = System.Text.Json.JsonDocument.Parse(await db.ScalarAsync<string>(
             "select data::text from gifts.notifications where recipient_id = $1", group.Others[0])).RootElement;
@@ -109,7 +109,7 @@ public sealed class NotificationTriggerTests(DatabaseFixture db) : IClassFixture
     /// <summary>One notifications_since read as <paramref name="user"/> from <paramref name="cursor"/>: the rows and the cursor to pass back.</summary>
     private async Task<(JsonElement[] Rows, string Cursor)> ReadSinceAsync(Guid user, string cursor)
     {
-        var page = await CallAsync(db, user, "select public.notifications_since($1)::text", cursor);
+        var page = await CallAsync(db, user, "select public.notifications_since($1)", cursor);
         AssertSuccess(page);
         return (page.GetProperty("notifications").EnumerateArray().ToArray(), page.GetProperty("cursor").GetString()!);
     }
@@ -123,7 +123,7 @@ public sealed class NotificationTriggerTests(DatabaseFixture db) : IClassFixture
         // and the cursor passed the first for good. R was notified once before, so R's counter exists.
         var group = await GiftGroup.CreateAsync(db, others: 2);
         var (recipient, second) = (group.Others[0], group.Others[1]);
-        AssertSuccess(await CallAsync(db, group.Claimer, "select public.claim_item($1)::text", await group.AddItemAsync(db, 10m, "Before")));
+        AssertSuccess(await CallAsync(db, group.Claimer, "select public.claim_item($1)", await group.AddItemAsync(db, 10m, "Before")));
         var firstItem = await group.AddItemAsync(db, 10m, "First");
         var secondItem = await group.AddItemAsync(db, 10m, "Second");
         var (_, cursor) = await ReadSinceAsync(recipient, "");
@@ -131,11 +131,11 @@ public sealed class NotificationTriggerTests(DatabaseFixture db) : IClassFixture
         await using var firstConnection = await db.ServingDataSource.OpenConnectionAsync();
         await using var secondConnection = await db.ServingDataSource.OpenConnectionAsync();
         await using var firstTransaction = await firstConnection.BeginTransactionAsync();
-        AssertSuccess(await CallAsync(firstConnection, group.Claimer, "select public.claim_item($1)::text", firstItem));
+        AssertSuccess(await CallAsync(firstTransaction, group.Claimer, "select public.claim_item($1)", firstItem));
         var secondClaim = Task.Run(async () =>
         {
             await using var transaction = await secondConnection.BeginTransactionAsync();
-            var claimed = await CallAsync(secondConnection, second, "select public.claim_item($1)::text", secondItem);
+            var claimed = await CallAsync(transaction, second, "select public.claim_item($1)", secondItem);
             await transaction.CommitAsync();
             return claimed;
         });
@@ -179,7 +179,7 @@ public sealed class NotificationTriggerTests(DatabaseFixture db) : IClassFixture
                 var results = new List<JsonElement>();
                 for (var c = 0; c < ClaimsEach; c++)
                 {
-                    results.Add(await CallAsync(connections[w], writers[w], "select public.claim_item($1)::text", items[w * ClaimsEach + c]));
+                    results.Add(await CallAsync(connections[w], writers[w], "select public.claim_item($1)", items[w * ClaimsEach + c]));
                 }
                 return results;
             })).ToList();

@@ -23,7 +23,7 @@ public sealed class PledgeRaceTests(DatabaseFixture db) : IClassFixture<Database
         var item = await group.AddSplitItemAsync(db, 990.00m, 10.01m);
 
         var results = await db.RunAtOnceAsync(group.Others
-            .Select(m => (m, "select public.pledge_contribution($1, $2)::text", new object?[] { item, 30.00m })).ToList());
+            .Select(m => (m, "select public.pledge_contribution($1, $2)", new object?[] { item, 30.00m })).ToList());
 
         Assert.Equal(33, results.Count(r => r.GetProperty("success").GetBoolean()));
         Assert.All(results.Where(r => !r.GetProperty("success").GetBoolean()),
@@ -31,7 +31,7 @@ public sealed class PledgeRaceTests(DatabaseFixture db) : IClassFixture<Database
         Assert.Equal(990.00m, await SumAsync(item));
         Assert.Equal(0L, await MembersWithTwoRowsAsync(item));
 
-        AssertSuccess(await CallAsync(db, group.Claimer, "select public.close_split($1)::text", item));
+        AssertSuccess(await CallAsync(db, group.Claimer, "select public.close_split($1)", item));
         Assert.Equal(1000.01m, await SumAsync(item));
         Assert.Equal(10.01m, await db.ScalarAsync<decimal>(
             "select amount from gifts.gift_claims where item_id = $1 and claimer_id = $2", item, group.Claimer));
@@ -45,14 +45,14 @@ public sealed class PledgeRaceTests(DatabaseFixture db) : IClassFixture<Database
         var item = await group.AddSplitItemAsync(db, 500.00m);
 
         var results = await db.RunAtOnceAsync(group.Others
-            .Select((m, i) => (m, "select public.pledge_contribution($1, $2)::text", new object?[] { item, (i + 1) * 1.01m })).ToList());
+            .Select((m, i) => (m, "select public.pledge_contribution($1, $2)", new object?[] { item, (i + 1) * 1.01m })).ToList());
 
         var sum = await SumAsync(item);
         Assert.True(sum <= 500.00m, $"pledged {sum} of 500.00");
         Assert.Equal(results.Where(r => r.GetProperty("success").GetBoolean()).Sum(r => r.GetProperty("amount").GetDecimal()), sum);
-        AssertSuccess(await CallAsync(db, group.Claimer, "select public.close_split($1)::text", item));
+        AssertSuccess(await CallAsync(db, group.Claimer, "select public.close_split($1)", item));
         Assert.Equal(500.00m, await SumAsync(item));
-        AssertRefused(await CallAsync(db, group.Others[0], "select public.pledge_contribution($1, 0.01)::text", item), "split_fully_funded");
+        AssertRefused(await CallAsync(db, group.Others[0], "select public.pledge_contribution($1, 0.01)", item), "split_fully_funded");
     }
 
     [Fact]
@@ -64,7 +64,7 @@ public sealed class PledgeRaceTests(DatabaseFixture db) : IClassFixture<Database
 
         var results = await db.RunAtOnceAsync(group.Others
             .SelectMany(m => new[] { m, m })
-            .Select(m => (m, "select public.pledge_contribution($1, 10.00)::text", new object?[] { item })).ToList());
+            .Select(m => (m, "select public.pledge_contribution($1, 10.00)", new object?[] { item })).ToList());
 
         Assert.Equal(25, results.Count(r => r.GetProperty("success").GetBoolean()));
         Assert.All(results.Where(r => !r.GetProperty("success").GetBoolean()),
@@ -81,7 +81,7 @@ public sealed class PledgeRaceTests(DatabaseFixture db) : IClassFixture<Database
         var item = await group.AddItemAsync(db, 25.00m);
 
         var results = await db.RunAtOnceAsync(group.Others
-            .Select(m => (m, "select public.claim_item($1)::text", new object?[] { item })).ToList());
+            .Select(m => (m, "select public.claim_item($1)", new object?[] { item })).ToList());
 
         Assert.Equal(1, results.Count(r => r.GetProperty("success").GetBoolean()));
         Assert.Equal(49, results.Count(r => r.TryGetProperty("code", out var c) && c.GetString() == "item_already_claimed"));
@@ -101,15 +101,15 @@ public sealed class PledgeRaceTests(DatabaseFixture db) : IClassFixture<Database
 
         await db.RunAtOnceAsync(items.SelectMany(item => new[]
         {
-            (group.Claimer, "select public.unclaim_item($1)::text", new object?[] { item }),
-            (group.Others[0], "select public.pledge_contribution($1, 5.00)::text", new object?[] { item }),
+            (group.Claimer, "select public.unclaim_item($1)", new object?[] { item }),
+            (group.Others[0], "select public.pledge_contribution($1, 5.00)", new object?[] { item }),
         }).ToList());
 
         // No pledge may be left on an item without its claimer.
         Assert.Equal(0L, await db.ScalarAsync<long>("""
             select count(*) from gifts.gift_claims c
             where c.item_id = any($1) and not c.is_claimer
-              and not exists (select 1 from gifts.gift_claims k where k.item_id = c.item_id and k.is_claimer)
+              and not exists (select 1 from gifts.gift_claims k where k.workspace_id = c.workspace_id and k.item_id = c.item_id and k.is_claimer)
             """, items.ToArray()));
     }
 }

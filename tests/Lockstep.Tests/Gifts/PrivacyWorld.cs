@@ -20,17 +20,17 @@ public sealed record PrivacyWorld(
     public static async Task<PrivacyWorld> PlantAsync(DatabaseFixture db)
     {
         Guid cora = Guid.NewGuid(), zelda = Guid.NewGuid(), piet = Guid.NewGuid(), fritz = Guid.NewGuid(), ada = Guid.NewGuid();
-        var workspace = Id(await CallAsync(db, cora, "select public.create_workspace('Family')::text"), "workspace_id");
+        var workspace = Id(await CallAsync(db, cora, "select public.create_workspace('Family')"), "workspace_id");
         foreach (var (user, role, name) in new[]
                  {
                      (zelda, "member", "Zelda Claimer"), (piet, "member", "Piet Pledger"), (fritz, "admin", "Fritz Fullclaimer"),
                      (ada, "member", "Ada Aunt"),
                  })
         {
-            await Ok(db, cora, "select public.add_member($1, $2, $3, $4)::text", workspace, user, role, name);
+            await Ok(db, cora, "select public.add_member($1, $2, $3, $4)", workspace, user, role, name);
         }
 
-        var own = Id(await CallAsync(db, cora, "select public.create_wishlist($1, 'Cora turns forty')::text", workspace), "wishlist_id");
+        var own = Id(await CallAsync(db, cora, "select public.create_wishlist($1, 'Cora turns forty')", workspace), "wishlist_id");
         var bicycle = await ItemAsync(db, cora, own, "Red Bicycle", 250.00m);
         var lamp = await ItemAsync(db, cora, own, "Reading Lamp", 61.00m);
         var kite = await ItemAsync(db, cora, own, "Stunt Kite", 90.00m);
@@ -38,40 +38,40 @@ public sealed record PrivacyWorld(
         var book = await ItemAsync(db, cora, own, "Atlas Book", 20.00m);
 
         // An open split: 250.00 + 4.87 = 254.87, of which Piet pledged 37.13, 217.74 remaining.
-        await Ok(db, zelda, "select public.claim_item($1)::text", bicycle);
-        await Ok(db, zelda, "select public.open_split($1, $2)::text", bicycle, 4.87m);
-        await Ok(db, piet, "select public.pledge_contribution($1, $2)::text", bicycle, 37.13m);
+        await Ok(db, zelda, "select public.claim_item($1)", bicycle);
+        await Ok(db, zelda, "select public.open_split($1, $2)", bicycle, 4.87m);
+        await Ok(db, piet, "select public.pledge_contribution($1, $2)", bicycle, 37.13m);
         // A full claim.
-        await Ok(db, fritz, "select public.claim_item($1)::text", lamp);
+        await Ok(db, fritz, "select public.claim_item($1)", lamp);
         // A closed split: Piet 21.21, Zelda covers 68.79.
-        await Ok(db, zelda, "select public.claim_item($1)::text", kite);
-        await Ok(db, zelda, "select public.open_split($1, 0)::text", kite);
-        await Ok(db, piet, "select public.pledge_contribution($1, $2)::text", kite, 21.21m);
-        await Ok(db, zelda, "select public.close_split($1)::text", kite);
+        await Ok(db, zelda, "select public.claim_item($1)", kite);
+        await Ok(db, zelda, "select public.open_split($1, 0)", kite);
+        await Ok(db, piet, "select public.pledge_contribution($1, $2)", kite, 21.21m);
+        await Ok(db, zelda, "select public.close_split($1)", kite);
         // A canceled split: 45.00 + 6.43 = 51.43, then withdrawn.
-        await Ok(db, fritz, "select public.claim_item($1)::text", drum);
-        await Ok(db, fritz, "select public.open_split($1, $2)::text", drum, 6.43m);
-        await Ok(db, fritz, "select public.unclaim_item($1)::text", drum);
+        await Ok(db, fritz, "select public.claim_item($1)", drum);
+        await Ok(db, fritz, "select public.open_split($1, $2)", drum, 6.43m);
+        await Ok(db, fritz, "select public.unclaim_item($1)", drum);
         // Members read their notifications: updates of rows that name the claimer.
-        await Ok(db, piet, "select public.mark_all_notifications_read()::text");
-        await Ok(db, ada, "select public.mark_all_notifications_read()::text");
+        await Ok(db, piet, "select public.mark_all_notifications_read()");
+        await Ok(db, ada, "select public.mark_all_notifications_read()");
 
         // Ada's wishlist: here Cora is a member like any other, and is told about it.
-        var auntList = Id(await CallAsync(db, ada, "select public.create_wishlist($1, 'Ada retires')::text", workspace), "wishlist_id");
+        var auntList = Id(await CallAsync(db, ada, "select public.create_wishlist($1, 'Ada retires')", workspace), "wishlist_id");
         var scarf = await ItemAsync(db, ada, auntList, "Ada Scarf", 30.00m);
         var teapot = await ItemAsync(db, ada, auntList, "Ada Teapot", 80.00m);
-        await Ok(db, cora, "select public.claim_item($1)::text", scarf);
-        await Ok(db, zelda, "select public.claim_item($1)::text", teapot);
-        await Ok(db, zelda, "select public.open_split($1, 3.33)::text", teapot);
-        await Ok(db, cora, "select public.pledge_contribution($1, 5.55)::text", teapot);
+        await Ok(db, cora, "select public.claim_item($1)", scarf);
+        await Ok(db, zelda, "select public.claim_item($1)", teapot);
+        await Ok(db, zelda, "select public.open_split($1, 3.33)", teapot);
+        await Ok(db, cora, "select public.pledge_contribution($1, 5.55)", teapot);
 
         var client = await CallAsync(db, cora,
-            "select public.create_client_with_contact($1, 'Carl Client', 'Carl C', '+15550100311')::text", workspace);
+            "select public.create_client_with_contact($1, 'Carl Client', 'Carl C', '+15550100311')", workspace);
         var clientId = Id(client, "client_id");
-        var purchase = Id(await CallAsync(db, cora, "select public.create_purchase($1, 10, 100.00)::text", clientId), "purchase_id");
+        var purchase = Id(await CallAsync(db, cora, "select public.create_purchase($1, 10, 100.00)", clientId), "purchase_id");
         var booking = Id(await CallAsync(db, cora,
-            "select public.create_booking($1, now() + interval '2 days', now() + interval '2 days 1 hour', $2)::text", clientId, purchase), "booking_id");
-        var lead = await CallAsync(db, cora, "select public.create_lead_with_conversation($1, '+15550100322', 'Lena Lead', 'inquiry')::text", workspace);
+            "select public.create_booking($1, now() + interval '2 days', now() + interval '2 days 1 hour', $2)", clientId, purchase), "booking_id");
+        var lead = await CallAsync(db, cora, "select public.create_lead_with_conversation($1, '+15550100322', 'Lena Lead', 'inquiry')", workspace);
 
         var ownItems = new[] { bicycle, lamp, kite, drum, book };
         var claimDerived = await ClaimDerivedRowsAsync(db, workspace, ownItems);
@@ -126,7 +126,7 @@ public sealed record PrivacyWorld(
         rows.ToDictionary(r => r.Id, r => $"the id of a {r.Table} row about the celebrant's item");
 
     public static async Task<Guid> ItemAsync(DatabaseFixture db, Guid user, Guid wishlist, string title, decimal price) =>
-        Id(await CallAsync(db, user, "select public.add_wishlist_item($1, $2, $3)::text", wishlist, title, price), "item_id");
+        Id(await CallAsync(db, user, "select public.add_wishlist_item($1, $2, $3)", wishlist, title, price), "item_id");
 
     public static async Task Ok(DatabaseFixture db, Guid user, string sql, params object?[] args) => AssertSuccess(await CallAsync(db, user, sql, args));
 

@@ -8,12 +8,12 @@ namespace Lockstep.Tests.Leads;
 [RunsOnCitus]
 public sealed class CreateLeadWithConversationTests(DatabaseFixture db) : IClassFixture<DatabaseFixture>
 {
-    private const string Create = "select public.create_lead_with_conversation($1, $2, $3, $4)::text";
+    private const string Create = "select public.create_lead_with_conversation($1, $2, $3, $4)";
 
     private async Task<(Guid Workspace, Guid Owner)> WorkspaceAsync()
     {
         var owner = Guid.NewGuid();
-        var created = await db.ScalarAsUserAsync<string>(owner, "select public.create_workspace('Leads')::text");
+        var created = await db.ScalarAsUserAsync<string>(owner, "select public.create_workspace('Leads')");
         return (JsonDocument.Parse(created).RootElement.GetProperty("workspace_id").GetGuid(), owner);
     }
 
@@ -28,7 +28,7 @@ public sealed class CreateLeadWithConversationTests(DatabaseFixture db) : IClass
         var (workspace, owner) = await WorkspaceAsync();
 
         var result = JsonDocument.Parse(await db.ScalarAsUserAsync<string>(owner,
-            "select public.create_lead_with_conversation($1, $2, $3, $4, $5)::text",
+            "select public.create_lead_with_conversation($1, $2, $3, $4, $5)",
             workspace, "+1 (555) 010-0199", "John Doe", "order", "Wants a cake")).RootElement;
 
         Assert.True(result.GetProperty("success").GetBoolean());
@@ -71,8 +71,8 @@ public sealed class CreateLeadWithConversationTests(DatabaseFixture db) : IClass
     }
 
     [Theory]
-    [InlineData("select public.create_lead_with_conversation($1, '+15550100199', 'J', 'order', null, 'bogus')::text", "invalid_conversation_status")]
-    [InlineData("select public.create_lead_with_conversation($1, '+15550100199', 'J', 'order', null, 'active', 'bogus')::text", "invalid_lead_status")]
+    [InlineData("select public.create_lead_with_conversation($1, '+15550100199', 'J', 'order', null, 'bogus')", "invalid_conversation_status")]
+    [InlineData("select public.create_lead_with_conversation($1, '+15550100199', 'J', 'order', null, 'active', 'bogus')", "invalid_lead_status")]
     public async Task CreateLead_WhenAStatusIsInvalid_RefusesAndWritesNothing(string sql, string code)
     {
         var (workspace, owner) = await WorkspaceAsync();

@@ -15,7 +15,7 @@ public sealed class OutboxClaimRaceTests(DatabaseFixture db, ITestOutputHelper o
     public async Task ClaimOutbox_WhenEightWorkersClaimTwoHundredDueRowsInRoundsAtOnce_HandsOutEachRowOnce()
     {
         var owner = Guid.NewGuid();
-        var workspace = JsonDocument.Parse(await db.ScalarAsUserAsync<string>(owner, "select public.create_workspace('Outbox race')::text"))
+        var workspace = JsonDocument.Parse(await db.ScalarAsUserAsync<string>(owner, "select public.create_workspace('Outbox race')"))
             .RootElement.GetProperty("workspace_id").GetGuid();
         await QueueAsync(db.DataSource, db.ServingDataSource, owner, workspace, 200);
 
@@ -53,7 +53,7 @@ public sealed class OutboxClaimRaceTests(DatabaseFixture db, ITestOutputHelper o
     {
         await using var connection = await serving.OpenConnectionAsync();
         var lead = JsonDocument.Parse(await DatabaseFixture.ScalarAsUserAsync<string>(connection, user,
-            "select public.create_lead_with_conversation($1, '+15550109000', 'Race', 'inquiry')::text", workspace)).RootElement;
+            "select public.create_lead_with_conversation($1, '+15550109000', 'Race', 'inquiry')", workspace)).RootElement;
         await using (var messages = owner.CreateCommand("""
             insert into leads.messages (workspace_id, conversation_id, direction, body, status)
             select $1, $2, 'out', 'Message ' || g, 'queued' from generate_series(1, $3) g

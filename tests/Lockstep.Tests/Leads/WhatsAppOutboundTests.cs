@@ -220,7 +220,7 @@ public sealed class WhatsAppOutboundTests(LeadsServerFixture server) : IClassFix
         for (var i = 0; i < 20; i++)
         {
             var owner = Guid.NewGuid();
-            var created = await server.ScalarAsUserAsync<string>(owner, "select public.create_workspace('W')::text");
+            var created = await server.ScalarAsUserAsync<string>(owner, "select public.create_workspace('W')");
             owners.Add((owner, JsonDocument.Parse(created).RootElement.GetProperty("workspace_id").GetGuid()));
         }
         var start = new TaskCompletionSource();

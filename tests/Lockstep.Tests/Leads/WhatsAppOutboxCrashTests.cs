@@ -18,11 +18,11 @@ public sealed class WhatsAppOutboxCrashTests(DatabaseFixture db) : IClassFixture
         await using var cloudApi = new CloudApiStandIn();
         await cloudApi.StartAsync();
         var owner = Guid.NewGuid();
-        var workspace = (await CallAsync(owner, "select public.create_workspace('Crash')::text")).GetProperty("workspace_id").GetGuid();
+        var workspace = (await CallAsync(owner, "select public.create_workspace('Crash')")).GetProperty("workspace_id").GetGuid();
         var phoneNumberId = Random.Shared.NextInt64(100_000_000_000, 999_999_999_999).ToString(System.Globalization.CultureInfo.InvariantCulture);
         await CallAsync(owner, "select leads.store_whatsapp_connection($1, $2, 'crash-token')::text", workspace, phoneNumberId);
         await LeadsServerFixture.CustomerWroteAsync(db, phoneNumberId, "+15551230701");
-        var message = (await CallAsync(owner, "select public.send_whatsapp_message(p_workspace_id => $1, p_to => '+15551230701', p_message => 'Once')::text", workspace))
+        var message = (await CallAsync(owner, "select public.send_whatsapp_message(p_workspace_id => $1, p_to => '+15551230701', p_message => 'Once')", workspace))
             .GetProperty("message_id").GetGuid();
         Process? server = null;
         // Meta has the message once the request arrived: the server is killed before it reads the 200.

@@ -19,10 +19,10 @@ public sealed partial class ListPagingPlanTests(DatabaseFixture db, ITestOutputH
     public async Task ListPage_On10000Rows_IsAnIndexScanThatStopsAfterThePage(string list, string index)
     {
         var owner = Guid.NewGuid();
-        var workspace = JsonDocument.Parse(await db.ScalarAsUserAsync<string>(owner, "select public.create_workspace('Plans')::text"))
+        var workspace = JsonDocument.Parse(await db.ScalarAsUserAsync<string>(owner, "select public.create_workspace('Plans')"))
             .RootElement.GetProperty("workspace_id").GetGuid();
         var conversation = JsonDocument.Parse(await db.ScalarAsUserAsync<string>(owner,
-                "select public.create_lead_with_conversation($1, '+15550108000', 'Plan', 'inquiry')::text", workspace))
+                "select public.create_lead_with_conversation($1, '+15550108000', 'Plan', 'inquiry')", workspace))
             .RootElement.GetProperty("conversation_id").GetGuid();
         await db.ScalarAsync<long>(list == "list_messages"
             ? """
@@ -43,8 +43,8 @@ public sealed partial class ListPagingPlanTests(DatabaseFixture db, ITestOutputH
               """, workspace, conversation);
         await db.ScalarAsync<object>("analyze leads.messages, leads.conversations");
         var call = list == "list_messages"
-            ? "select public.list_messages(p_workspace_id => $1, p_limit => 50, p_before => $2, p_conversation_id => $3)::text"
-            : "select public.list_conversations(p_workspace_id => $1, p_limit => 50, p_before => $2)::text";
+            ? "select public.list_messages(p_workspace_id => $1, p_limit => 50, p_before => $2, p_conversation_id => $3)"
+            : "select public.list_conversations(p_workspace_id => $1, p_limit => 50, p_before => $2)";
         object[] Args(object cursor) => list == "list_messages" ? [workspace, cursor, conversation] : [workspace, cursor];
 
         await using var connection = await db.DataSource.OpenConnectionAsync();

@@ -108,10 +108,10 @@ public sealed class ListPagingTests(ServerFixture server) : IClassFixture<Server
         var owner = Guid.NewGuid();
         var ws = await WorkspaceAsync(owner);
         var conversation = (await CallAsUserAsync(owner,
-            "select public.create_lead_with_conversation($1, '+15550107001', 'Route', 'inquiry')::text", ws)).GetProperty("conversation_id").GetGuid();
-        var client = (await CallAsUserAsync(owner, "select public.create_client_with_contact($1, 'Route Client', 'Route', '+15550107002')::text", ws))
+            "select public.create_lead_with_conversation($1, '+15550107001', 'Route', 'inquiry')", ws)).GetProperty("conversation_id").GetGuid();
+        var client = (await CallAsUserAsync(owner, "select public.create_client_with_contact($1, 'Route Client', 'Route', '+15550107002')", ws))
             .GetProperty("client_id").GetGuid();
-        var wishlist = (await CallAsUserAsync(owner, "select public.create_wishlist($1, 'Route list')::text", ws)).GetProperty("wishlist_id").GetGuid();
+        var wishlist = (await CallAsUserAsync(owner, "select public.create_wishlist($1, 'Route list')", ws)).GetProperty("wishlist_id").GetGuid();
         var path = route.Replace("{ws}", ws.ToString()).Replace("{conversation}", conversation.ToString())
             .Replace("{client}", client.ToString()).Replace("{wishlist}", wishlist.ToString());
         using var http = server.Client(owner);
@@ -149,7 +149,7 @@ public sealed class ListPagingTests(ServerFixture server) : IClassFixture<Server
         JsonDocument.Parse(await server.ScalarAsUserAsync<string>(user, sql, args)).RootElement.Clone();
 
     private async Task<Guid> WorkspaceAsync(Guid owner) =>
-        (await CallAsUserAsync(owner, "select public.create_workspace('Paging')::text")).GetProperty("workspace_id").GetGuid();
+        (await CallAsUserAsync(owner, "select public.create_workspace('Paging')")).GetProperty("workspace_id").GetGuid();
 
     private static string Encode(string key) => Convert.ToBase64String(Encoding.UTF8.GetBytes(key)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 
@@ -192,10 +192,10 @@ public sealed class ListPagingTests(ServerFixture server) : IClassFixture<Server
                 var members = new[] { owner }.Concat(Enumerable.Range(0, 6).Select(_ => Guid.NewGuid())).ToArray();
                 foreach (var member in members.Skip(1))
                 {
-                    await CallAsUserAsync(owner, "select public.add_member($1, $2)::text", ws, member);
+                    await CallAsUserAsync(owner, "select public.add_member($1, $2)", ws, member);
                 }
                 var expected = await StampAsync("platform.members", "user_id", "created_at = t.at", ws, members);
-                return new(owner, "select public.list_members(p_workspace_id => $1, p_limit => $2, p_before => $3)::text", [ws],
+                return new(owner, "select public.list_members(p_workspace_id => $1, p_limit => $2, p_before => $3)", [ws],
                     "members", "user_id", "next_before", expected);
             }
             case "get_audit_log":
@@ -207,7 +207,7 @@ public sealed class ListPagingTests(ServerFixture server) : IClassFixture<Server
                 var ats = await server.ScalarAsync<DateTime[]>("select array_agg(at order by id) from platform.audit_log where workspace_id = $1", ws);
                 Assert.Equal(7, entries.Length);
                 var expected = entries.Order().Zip(ats).OrderByDescending(p => p.Second).ThenByDescending(p => p.First).Select(p => p.First.ToString()).ToArray();
-                return new(owner, "select public.get_audit_log(p_workspace_id => $1, p_limit => $2, p_before => $3)::text", [ws],
+                return new(owner, "select public.get_audit_log(p_workspace_id => $1, p_limit => $2, p_before => $3)", [ws],
                     "entries", "id", "next_before", expected);
             }
             case "list_leads" or "list_conversations" or "list_messages":
@@ -217,13 +217,13 @@ public sealed class ListPagingTests(ServerFixture server) : IClassFixture<Server
                 for (var i = 0; i < Times.Length; i++)
                 {
                     var created = await CallAsUserAsync(owner,
-                        "select public.create_lead_with_conversation($1, $2, 'Lead', 'inquiry')::text", ws, $"+155501070{i:00}");
+                        "select public.create_lead_with_conversation($1, $2, 'Lead', 'inquiry')", ws, $"+155501070{i:00}");
                     leads[i] = created.GetProperty("lead_id").GetGuid();
                     conversations[i] = created.GetProperty("conversation_id").GetGuid();
                 }
                 if (list == "list_leads")
                 {
-                    return new(owner, "select public.list_leads(p_workspace_id => $1, p_limit => $2, p_before => $3)::text", [ws],
+                    return new(owner, "select public.list_leads(p_workspace_id => $1, p_limit => $2, p_before => $3)", [ws],
                         "leads", "lead_id", "next_before", await StampAsync("leads.leads", "id", "created_at = t.at", ws, leads));
                 }
                 if (list == "list_conversations")
@@ -233,7 +233,7 @@ public sealed class ListPagingTests(ServerFixture server) : IClassFixture<Server
                         created_at = case when x.id = any(($1::uuid[])[1:3]) then t.at - interval '1 day' else t.at end,
                         last_message_at = case when x.id = any(($1::uuid[])[1:3]) then t.at end
                         """, ws, conversations);
-                    return new(owner, "select public.list_conversations(p_workspace_id => $1, p_limit => $2, p_before => $3)::text", [ws],
+                    return new(owner, "select public.list_conversations(p_workspace_id => $1, p_limit => $2, p_before => $3)", [ws],
                         "conversations", "conversation_id", "next_before", expected);
                 }
                 var messages = await server.ScalarAsync<Guid[]>("""
@@ -243,37 +243,37 @@ public sealed class ListPagingTests(ServerFixture server) : IClassFixture<Server
                       returning id, body)
                     select array_agg(id order by body) from m
                     """, ws, conversations[0]);
-                return new(owner, "select public.list_messages(p_workspace_id => $1, p_conversation_id => $2, p_limit => $3, p_before => $4)::text",
+                return new(owner, "select public.list_messages(p_workspace_id => $1, p_conversation_id => $2, p_limit => $3, p_before => $4)",
                     [ws, conversations[0]], "messages", "message_id", "next_before", await StampAsync("leads.messages", "id", "created_at = t.at", ws, messages));
             }
             case "list_client_purchases" or "list_client_bookings":
             {
-                var client = (await CallAsUserAsync(owner, "select public.create_client_with_contact($1, 'Paged Client', 'Paged', '+15550107100')::text", ws))
+                var client = (await CallAsUserAsync(owner, "select public.create_client_with_contact($1, 'Paged Client', 'Paged', '+15550107100')", ws))
                     .GetProperty("client_id").GetGuid();
                 if (list == "list_client_purchases")
                 {
-                    var purchases = await IdsAsync(owner, "select public.create_purchase(p_client_id => $1, p_sessions_total => 1 + $2)::text", "purchase_id", client);
-                    return new(owner, "select public.list_client_purchases(p_client_id => $1, p_limit => $2, p_before => $3)::text", [client],
+                    var purchases = await IdsAsync(owner, "select public.create_purchase(p_client_id => $1, p_sessions_total => 1 + $2)", "purchase_id", client);
+                    return new(owner, "select public.list_client_purchases(p_client_id => $1, p_limit => $2, p_before => $3)", [client],
                         "purchases", "purchase_id", "next_before", await StampAsync("sessions.purchases", "id", "purchased_at = t.at", ws, purchases));
                 }
                 var bookings = await IdsAsync(owner,
-                    "select public.create_booking($1, timestamptz '2031-01-01 10:00Z' + $2 * interval '1 day', timestamptz '2031-01-01 11:00Z' + $2 * interval '1 day')::text",
+                    "select public.create_booking($1, timestamptz '2031-01-01 10:00Z' + $2 * interval '1 day', timestamptz '2031-01-01 11:00Z' + $2 * interval '1 day')",
                     "booking_id", client);
-                return new(owner, "select public.list_client_bookings(p_client_id => $1, p_limit => $2, p_before => $3)::text", [client],
+                return new(owner, "select public.list_client_bookings(p_client_id => $1, p_limit => $2, p_before => $3)", [client],
                     "bookings", "booking_id", "next_before",
                     await StampAsync("sessions.bookings", "id", "starts_at = t.at, ends_at = t.at + interval '1 hour'", ws, bookings));
             }
             case "list_wishlists":
             {
-                var wishlists = await IdsAsync(owner, "select public.create_wishlist($1, 'List ' || $2)::text", "wishlist_id", ws);
-                return new(owner, "select public.list_wishlists(p_workspace_id => $1, p_limit => $2, p_before => $3)::text", [ws],
+                var wishlists = await IdsAsync(owner, "select public.create_wishlist($1, 'List ' || $2)", "wishlist_id", ws);
+                return new(owner, "select public.list_wishlists(p_workspace_id => $1, p_limit => $2, p_before => $3)", [ws],
                     "wishlists", "wishlist_id", "next_before", await StampAsync("gifts.wishlists", "id", "created_at = t.at", ws, wishlists));
             }
             case "get_wishlist":
             {
-                var wishlist = (await CallAsUserAsync(owner, "select public.create_wishlist($1, 'Items')::text", ws)).GetProperty("wishlist_id").GetGuid();
-                var items = await IdsAsync(owner, "select public.add_wishlist_item($1, 'Item ' || $2, 10.00)::text", "item_id", wishlist);
-                return new(owner, "select public.get_wishlist(p_wishlist_id => $1, p_items_limit => $2, p_items_before => $3)::text", [wishlist],
+                var wishlist = (await CallAsUserAsync(owner, "select public.create_wishlist($1, 'Items')", ws)).GetProperty("wishlist_id").GetGuid();
+                var items = await IdsAsync(owner, "select public.add_wishlist_item($1, 'Item ' || $2, 10.00)", "item_id", wishlist);
+                return new(owner, "select public.get_wishlist(p_wishlist_id => $1, p_items_limit => $2, p_items_before => $3)", [wishlist],
                     "items", "item_id", "items_next_before", await StampAsync("gifts.wishlist_items", "id", "created_at = t.at", ws, items));
             }
             default:

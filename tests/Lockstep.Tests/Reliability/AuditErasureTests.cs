@@ -29,7 +29,7 @@ public sealed class AuditErasureTests(DatabaseFixture db) : IClassFixture<Databa
     private async Task<(Guid Workspace, Guid Owner)> WorkspaceAsync()
     {
         var owner = Guid.NewGuid();
-        var created = await CallAsync(owner, "select public.create_workspace('Erasure')::text");
+        var created = await CallAsync(owner, "select public.create_workspace('Erasure')");
         return (created.GetProperty("workspace_id").GetGuid(), owner);
     }
 
@@ -107,11 +107,11 @@ public sealed class AuditErasureTests(DatabaseFixture db) : IClassFixture<Databa
         var (workspace, owner) = await WorkspaceAsync();
         var deleted = Person.New();
         var kept = Person.New();
-        var created = await CallAsync(owner, "select public.create_client_with_contact($1, 'Client Stays', $2, $3, $4)::text",
+        var created = await CallAsync(owner, "select public.create_client_with_contact($1, 'Client Stays', $2, $3, $4)",
             workspace, deleted.Name, deleted.Phone, deleted.Email);
         var contact = created.GetProperty("contact_id").GetGuid();
         // A second primary contact demotes the first: an update entry that copies its fields before and after.
-        await CallAsync(owner, "select public.add_contact($1, $2, $3, $4, $5, true)::text",
+        await CallAsync(owner, "select public.add_contact($1, $2, $3, $4, $5, true)",
             workspace, created.GetProperty("client_id").GetGuid(), kept.Name, kept.Phone, kept.Email);
         Assert.Equal(2L, await EntriesHoldingAsync(workspace, deleted.Values));
 
@@ -138,12 +138,12 @@ public sealed class AuditErasureTests(DatabaseFixture db) : IClassFixture<Databa
         var first = Person.New();
         var second = Person.New();
         var notes = "Notes " + Guid.NewGuid().ToString("N");
-        var created = await CallAsync(owner, "select public.create_client_with_contact($1, $2, $2, $3, $4, $5)::text",
+        var created = await CallAsync(owner, "select public.create_client_with_contact($1, $2, $2, $3, $4, $5)",
             workspace, first.Name, first.Phone, first.Email, notes);
         var client = created.GetProperty("client_id").GetGuid();
-        var other = (await CallAsync(owner, "select public.add_contact($1, $2, $3, $4, $5)::text", workspace, client, second.Name, second.Phone, second.Email))
+        var other = (await CallAsync(owner, "select public.add_contact($1, $2, $3, $4, $5)", workspace, client, second.Name, second.Phone, second.Email))
             .GetProperty("contact_id").GetGuid();
-        await CallAsync(owner, "select public.create_purchase($1, 5)::text", client);
+        await CallAsync(owner, "select public.create_purchase($1, 5)", client);
         Assert.True(await EntriesHoldingAsync(workspace, [.. first.Values, .. second.Values, notes]) >= 3);
 
         await ExecuteAsOwnerAsync("delete from crm.clients where workspace_id = $1 and id = $2", workspace, client);
@@ -164,12 +164,12 @@ public sealed class AuditErasureTests(DatabaseFixture db) : IClassFixture<Databa
         var texted = Person.New();
         var details = "Details " + Guid.NewGuid().ToString("N");
         var body = "Body " + Guid.NewGuid().ToString("N");
-        await CallAsync(owner, "select public.add_member($1, $2, 'member', $3)::text", workspace, Guid.NewGuid(), member.Name);
-        await CallAsync(owner, "select public.create_client_with_contact($1, $2, $2, $3, $4)::text", workspace, client.Name, client.Phone, client.Email);
-        await CallAsync(owner, "select public.create_lead_with_conversation($1, $2, $3, 'order', $4)::text", workspace, customer.Phone, customer.Name, details);
+        await CallAsync(owner, "select public.add_member($1, $2, 'member', $3)", workspace, Guid.NewGuid(), member.Name);
+        await CallAsync(owner, "select public.create_client_with_contact($1, $2, $2, $3, $4)", workspace, client.Name, client.Phone, client.Email);
+        await CallAsync(owner, "select public.create_lead_with_conversation($1, $2, $3, 'order', $4)", workspace, customer.Phone, customer.Name, details);
         await CallAsync(owner, "select leads.store_whatsapp_connection($1, '123456789', 'a-token')::text", workspace);
         await Leads.LeadsServerFixture.CustomerWroteAsync(db, "123456789", texted.E164);
-        await CallAsync(owner, "select public.send_whatsapp_message($1, $2, $3, true, $4)::text", workspace, texted.Phone, body, texted.Name);
+        await CallAsync(owner, "select public.send_whatsapp_message($1, $2, $3, true, $4)", workspace, texted.Phone, body, texted.Name);
         string[] sentinels = [.. member.Values, .. customer.Values, .. client.Values, .. texted.Values, details, body];
         var outbox = await db.ScalarAsync<long>("select count(*) from platform.audit_log where workspace_id = $1 and entity_table = 'leads.outbox'", workspace);
         Assert.True(outbox > 0);
@@ -191,11 +191,11 @@ public sealed class AuditErasureTests(DatabaseFixture db) : IClassFixture<Databa
         var (workspace, owner) = await WorkspaceAsync();
         var member = Person.New();
         var user = Guid.NewGuid();
-        await CallAsync(owner, "select public.add_member($1, $2, 'admin', $3)::text", workspace, user, member.Name);
-        await CallAsync(owner, "select public.set_member_role($1, $2, 'member')::text", workspace, user);
+        await CallAsync(owner, "select public.add_member($1, $2, 'admin', $3)", workspace, user, member.Name);
+        await CallAsync(owner, "select public.set_member_role($1, $2, 'member')", workspace, user);
         Assert.Equal(2L, await EntriesHoldingAsync(workspace, member.Name));
 
-        await CallAsync(owner, "select public.remove_member($1, $2)::text", workspace, user);
+        await CallAsync(owner, "select public.remove_member($1, $2)", workspace, user);
 
         Assert.Equal(0L, await EntriesHoldingAsync(workspace, member.Name));
         Assert.Equal("public.remove_member", await db.ScalarAsync<string>(

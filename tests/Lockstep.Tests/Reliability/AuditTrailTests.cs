@@ -93,7 +93,7 @@ public sealed class AuditTrailTests(ServerFixture server) : IClassFixture<Server
         await using var connection = await server.DataSource.OpenConnectionAsync();
         await using (var transaction = await connection.BeginTransactionAsync())
         {
-            var result = await DatabaseFixture.ScalarAsUserAsync<string>(connection, user, "select public.create_workspace('Gone')::text");
+            var result = await DatabaseFixture.ScalarAsUserAsync<string>(connection, user, "select public.create_workspace('Gone')");
             var workspace = JsonDocument.Parse(result).RootElement.GetProperty("workspace_id").GetGuid();
             await using var count = new NpgsqlCommand("select count(*) from platform.audit_log where workspace_id = $1", connection)
             {

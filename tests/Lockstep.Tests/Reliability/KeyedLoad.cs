@@ -45,12 +45,12 @@ internal sealed class KeyedLoad(HttpClient http, Guid workspace, Guid pack)
     public static async Task<(Guid Workspace, Guid Pack)> SetupAsync(NpgsqlDataSource db, Guid owner)
     {
         await using var connection = await db.OpenConnectionAsync();
-        var created = await DatabaseFixture.ScalarAsUserAsync<string>(connection, owner, "select public.create_workspace('Load')::text");
+        var created = await DatabaseFixture.ScalarAsUserAsync<string>(connection, owner, "select public.create_workspace('Load')");
         var workspace = System.Text.Json.JsonDocument.Parse(created).RootElement.GetProperty("workspace_id").GetGuid();
         var client = await DatabaseFixture.ScalarAsUserAsync<Guid>(connection, null,
             "insert into crm.clients (workspace_id, name) values ($1, 'Pack owner') returning id", workspace);
         var bought = await DatabaseFixture.ScalarAsUserAsync<string>(connection, owner,
-            "select public.create_purchase(p_client_id => $1, p_sessions_total => 10000)::text", client);
+            "select public.create_purchase(p_client_id => $1, p_sessions_total => 10000)", client);
         return (workspace, System.Text.Json.JsonDocument.Parse(bought).RootElement.GetProperty("purchase_id").GetGuid());
     }
 

@@ -61,15 +61,15 @@ public sealed class PostStatusTests(ServerFixture server) : IClassFixture<Server
     }
 
     private static Task UsedOnce(ServerFixture server, RouteWorld w) =>
-        server.ScalarAsUserAsync<string>(w.Owner, "select public.consume_session($1)::text", w.Purchase);
+        server.ScalarAsUserAsync<string>(w.Owner, "select public.consume_session($1)", w.Purchase);
 
     private static Task Claimed(ServerFixture server, RouteWorld w) =>
-        server.ScalarAsUserAsync<string>(w.Member, "select public.claim_item($1)::text", w.Item);
+        server.ScalarAsUserAsync<string>(w.Member, "select public.claim_item($1)", w.Item);
 
     private static async Task Split(ServerFixture server, RouteWorld w)
     {
         await Claimed(server, w);
-        await server.ScalarAsUserAsync<string>(w.Member, "select public.open_split($1, 0)::text", w.Item);
+        await server.ScalarAsUserAsync<string>(w.Member, "select public.open_split($1, 0)", w.Item);
     }
 
     [Fact]

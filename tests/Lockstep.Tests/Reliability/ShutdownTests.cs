@@ -14,7 +14,7 @@ public sealed class ShutdownTests(DatabaseFixture db) : IClassFixture<DatabaseFi
     public async Task OutboxWorker_WhenStoppedWithClaimedRows_ReleasesThemAtOnceWithTheirAttempt()
     {
         var owner = Guid.NewGuid();
-        var created = await db.ScalarAsUserAsync<string>(owner, "select public.create_workspace('Outbox')::text");
+        var created = await db.ScalarAsUserAsync<string>(owner, "select public.create_workspace('Outbox')");
         var workspace = JsonDocument.Parse(created).RootElement.GetProperty("workspace_id").GetGuid();
         var phoneNumberId = Random.Shared.NextInt64(100_000_000_000, 999_999_999_999).ToString(System.Globalization.CultureInfo.InvariantCulture);
         var connected = await db.ScalarAsUserAsync<string>(owner, "select leads.store_whatsapp_connection($1, $2, 'token')::text", workspace, phoneNumberId);
@@ -23,7 +23,7 @@ public sealed class ShutdownTests(DatabaseFixture db) : IClassFixture<DatabaseFi
         {
             await Leads.LeadsServerFixture.CustomerWroteAsync(db, phoneNumberId, $"+15551239{i:000}");
             var sent = await db.ScalarAsUserAsync<string>(owner,
-                "select public.send_whatsapp_message(p_workspace_id => $1, p_to => $2, p_message => 'hi')::text", workspace, $"+15551239{i:000}");
+                "select public.send_whatsapp_message(p_workspace_id => $1, p_to => $2, p_message => 'hi')", workspace, $"+15551239{i:000}");
             Assert.True(JsonDocument.Parse(sent).RootElement.GetProperty("success").GetBoolean(), sent);
         }
         var json = await db.ScalarAsync<string>("select leads.claim_outbox(10, interval '1 hour')::text");

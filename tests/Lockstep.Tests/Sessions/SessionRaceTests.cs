@@ -150,7 +150,7 @@ public sealed class SessionRaceTests : IClassFixture<DatabaseFixture>, IAsyncLif
         await _db.ScalarAsync<int>("update sessions.purchases set expires_at = now() - interval '1 minute' where id = $1 returning 1", pack);
 
         Assert.False(await _db.ScalarAsUserAsync<bool>(owner, "select public.use_session($1)", pack));
-        var refusal = JsonDocument.Parse(await _db.ScalarAsUserAsync<string>(owner, "select public.consume_session($1)::text", pack)).RootElement;
+        var refusal = JsonDocument.Parse(await _db.ScalarAsUserAsync<string>(owner, "select public.consume_session($1)", pack)).RootElement;
         Assert.Equal("pack_expired", refusal.GetProperty("code").GetString());
         Assert.Equal(0, await UsedAsync(_db, pack));
     }
@@ -171,7 +171,7 @@ public sealed class SessionRaceTests : IClassFixture<DatabaseFixture>, IAsyncLif
             var refusal = JsonDocument.Parse(await _db.ScalarAsUserAsync<string>(outsider, $"select {sql}::text", pack)).RootElement;
             Assert.Equal("purchase_not_found", refusal.GetProperty("code").GetString());
         }
-        var list = JsonDocument.Parse(await _db.ScalarAsUserAsync<string>(outsider, "select public.list_client_purchases($1)::text", client)).RootElement;
+        var list = JsonDocument.Parse(await _db.ScalarAsUserAsync<string>(outsider, "select public.list_client_purchases($1)", client)).RootElement;
         Assert.Equal("client_not_found", list.GetProperty("code").GetString());
         Assert.Equal(1, await UsedAsync(_db, pack));
         // Anonymous callers are outsiders too.
@@ -187,7 +187,7 @@ public sealed class SessionRaceTests : IClassFixture<DatabaseFixture>, IAsyncLif
         var booking = await BookingAsync(_db, owner, client, pack, DateTimeOffset.UtcNow.AddHours(1));
 
         var results = await RunAtOnceAsync<string>(Enumerable.Range(0, 50)
-            .Select(_ => (owner, "select public.complete_booking($1)::text", new object[] { booking })).ToList());
+            .Select(_ => (owner, "select public.complete_booking($1)", new object[] { booking })).ToList());
 
         Assert.All(results, r => Assert.True(JsonDocument.Parse(r.Value!).RootElement.GetProperty("success").GetBoolean()));
         Assert.Equal(1, results.Count(r => !JsonDocument.Parse(r.Value!).RootElement.GetProperty("already").GetBoolean()));
@@ -201,12 +201,12 @@ public sealed class SessionRaceTests : IClassFixture<DatabaseFixture>, IAsyncLif
         var (owner, _, client) = await ClientAsync(_db);
         var pack = await PackAsync(_db, owner, client, 5);
         var booking = await BookingAsync(_db, owner, client, pack, DateTimeOffset.UtcNow.AddHours(1));
-        await _db.ScalarAsUserAsync<string>(owner, "select public.mark_no_show($1)::text", booking);
+        await _db.ScalarAsUserAsync<string>(owner, "select public.mark_no_show($1)", booking);
         Assert.Equal(1, await UsedAsync(_db, pack));
 
         // 20 concurrent connections cancelling with reinstate.
         var results = await RunAtOnceAsync<string>(Enumerable.Range(0, 20)
-            .Select(_ => (owner, "select public.cancel_booking($1, true)::text", new object[] { booking })).ToList());
+            .Select(_ => (owner, "select public.cancel_booking($1, true)", new object[] { booking })).ToList());
 
         Assert.Equal(1, results.Count(r => JsonDocument.Parse(r.Value!).RootElement.GetProperty("reinstated").GetBoolean()));
         Assert.Equal(0, await UsedAsync(_db, pack));
@@ -221,11 +221,11 @@ public sealed class SessionRaceTests : IClassFixture<DatabaseFixture>, IAsyncLif
         Assert.True(await _db.ScalarAsUserAsync<bool>(owner, "select public.use_session($1)", pack));
         var booking = await BookingAsync(_db, owner, client, pack, DateTimeOffset.UtcNow.AddHours(1));
 
-        var result = JsonDocument.Parse(await _db.ScalarAsUserAsync<string>(owner, "select public.cancel_booking($1, true)::text", booking)).RootElement;
+        var result = JsonDocument.Parse(await _db.ScalarAsUserAsync<string>(owner, "select public.cancel_booking($1, true)", booking)).RootElement;
 
         Assert.False(result.GetProperty("reinstated").GetBoolean());
         Assert.Equal(1, await UsedAsync(_db, pack));
-        var again = JsonDocument.Parse(await _db.ScalarAsUserAsync<string>(owner, "select public.complete_booking($1)::text", booking)).RootElement;
+        var again = JsonDocument.Parse(await _db.ScalarAsUserAsync<string>(owner, "select public.complete_booking($1)", booking)).RootElement;
         Assert.Equal("booking_not_scheduled", again.GetProperty("code").GetString());
     }
 

@@ -60,3 +60,18 @@ public sealed class CitusTheoryAttribute : TheoryAttribute
         }
     }
 }
+
+/// <summary>
+/// A test of a single-node mechanism a Citus cluster does not have: in the Citus pass it is reported as
+/// skipped, with <paramref name="reason"/>; what the cluster does instead has a test of its own.
+/// </summary>
+public sealed class SingleNodeFactAttribute : FactAttribute
+{
+    public SingleNodeFactAttribute(string reason)
+    {
+        if (TestCluster.OnCitus)
+        {
+            Skip = "Not on Citus: " + reason;
+        }
+    }
+}

@@ -45,7 +45,14 @@ public class DatabaseFixture : IAsyncLifetime
     /// Sent as the server sends a call (<see cref="FunctionCaller.CallBatch"/>): on a session set up for routed
     /// calls (<see cref="DatabaseHost.RoutingConnectionString"/>, on Citus) in the shape Citus delegates.
     /// </summary>
-    public static async Task<T> ScalarAsUserAsync<T>(NpgsqlConnection connection, Guid? user, string sql, params object?[] args)
+    public static Task<T> ScalarAsUserAsync<T>(NpgsqlConnection connection, Guid? user, string sql, params object?[] args) =>
+        ScalarAsUserAsync<T>(connection, null, user, sql, args);
+
+    /// <summary>As <see cref="ScalarAsUserAsync{T}(NpgsqlConnection, Guid?, string, object?[])"/>, inside <paramref name="transaction"/>, which it leaves open.</summary>
+    public static Task<T> ScalarAsUserAsync<T>(NpgsqlTransaction transaction, Guid? user, string sql, params object?[] args) =>
+        ScalarAsUserAsync<T>(transaction.Connection!, transaction, user, sql, args);
+
+    private static async Task<T> ScalarAsUserAsync<T>(NpgsqlConnection connection, NpgsqlTransaction? transaction, Guid? user, string sql, object?[] args)
     {
         var command = new NpgsqlBatchCommand(sql);
         foreach (var arg in args)
@@ -54,7 +61,7 @@ public class DatabaseFixture : IAsyncLifetime
         }
         var routed = DatabaseHost.IsRoutingConnectionString(connection.ConnectionString);
         var claims = user is null ? "" : $$"""{"sub":"{{user}}","role":"authenticated"}""";
-        await using var batch = FunctionCaller.CallBatch(connection, null, claims, command, routed);
+        await using var batch = FunctionCaller.CallBatch(connection, transaction, claims, command, routed);
         await using var reader = await batch.ExecuteReaderAsync();
         if (!routed)
         {
@@ -100,12 +107,19 @@ public class DatabaseFixture : IAsyncLifetime
         }
     }
 
-    /// <summary>True once backend <paramref name="pid"/> waits on a lock; false when <paramref name="call"/> ended first (or after 5 s).</summary>
+    /// <summary>
+    /// True once backend <paramref name="pid"/> waits on a lock; false when <paramref name="call"/> ended first (or
+    /// after 5 s). On Citus the coordinator's backend waits for a worker, where the lock is: its distributed
+    /// wait is read from <c>citus_lock_waits</c> (a coordinator backend's global pid is 10^10 × its node id + pid).
+    /// </summary>
     public async Task<bool> WaitsOnALockAsync(int pid, Task call)
     {
+        var waits = TestCluster.OnCitus
+            ? "select exists (select 1 from citus_lock_waits where waiting_gpid = citus_nodeid_for_gpid(citus_backend_gpid()) * 10000000000 + $1)"
+            : "select coalesce(bool_or(wait_event_type = 'Lock'), false) from pg_stat_activity where pid = $1";
         for (var attempt = 0; attempt < 100 && !call.IsCompleted; attempt++)
         {
-            if (await ScalarAsync<bool>("select coalesce(bool_or(wait_event_type = 'Lock'), false) from pg_stat_activity where pid = $1", pid))
+            if (await ScalarAsync<bool>(waits, pid))
             {
                 return true;
             }

@@ -141,7 +141,7 @@ public sealed class CitusDistributionTests(CitusClusterFixture cluster) : IClass
         var owner = Guid.NewGuid();
         var workspace = await CreateWorkspaceAsync(owner);
 
-        var list = await CallAsync(owner, "select public.list_workspaces()::text");
+        var list = await CallAsync(owner, "select public.list_workspaces()");
 
         var mine = Assert.Single(list.EnumerateArray());
         Assert.Equal(workspace, mine.GetProperty("workspace_id").GetGuid());
@@ -152,7 +152,7 @@ public sealed class CitusDistributionTests(CitusClusterFixture cluster) : IClass
     {
         var owner = Guid.NewGuid();
         var workspace = await CreateWorkspaceAsync(owner);
-        const string create = "select public.create_client_with_contact(p_workspace_id => $1, p_client_name => $2, p_contact_name => $3, p_contact_phone => $4)::text";
+        const string create = "select public.create_client_with_contact(p_workspace_id => $1, p_client_name => $2, p_contact_name => $3, p_contact_phone => $4)";
 
         var first = await CallAsync(owner, create, workspace, "Ana", "Ana", "+351912345678");
         var second = await CallAsync(owner, create, workspace, "Bea", "Bea", "+351912345678");
@@ -169,9 +169,9 @@ public sealed class CitusDistributionTests(CitusClusterFixture cluster) : IClass
     {
         var owner = Guid.NewGuid();
         var workspace = await CreateWorkspaceAsync(owner);
-        var client = (await CallAsync(owner, "select public.create_client_with_contact(p_workspace_id => $1, p_client_name => $2, p_contact_name => $3)::text",
+        var client = (await CallAsync(owner, "select public.create_client_with_contact(p_workspace_id => $1, p_client_name => $2, p_contact_name => $3)",
             workspace, "Ana", "Ana")).GetProperty("client_id").GetGuid();
-        var pack = (await CallAsync(owner, "select public.create_purchase(p_client_id => $1, p_sessions_total => $2)::text", client, 10))
+        var pack = (await CallAsync(owner, "select public.create_purchase(p_client_id => $1, p_sessions_total => $2)", client, 10))
             .GetProperty("purchase_id").GetGuid();
 
         // 32 connections, opened first, released at once.
@@ -215,7 +215,7 @@ public sealed class CitusDistributionTests(CitusClusterFixture cluster) : IClass
             var begun = await DatabaseFixture.ScalarAsUserAsync<string>(connection, owner, "select platform.idempotency_begin($1, $2, $3)::text", "test", key, "hash");
             Assert.Equal("new", JsonDocument.Parse(begun).RootElement.GetProperty("state").GetString());
             var created = await DatabaseFixture.ScalarAsUserAsync<string>(connection, owner,
-                "select public.create_client_with_contact(p_workspace_id => $1, p_client_name => $2, p_contact_name => $3)::text", workspace, "Ana", "Ana");
+                "select public.create_client_with_contact(p_workspace_id => $1, p_client_name => $2, p_contact_name => $3)", workspace, "Ana", "Ana");
             await DatabaseFixture.ScalarAsUserAsync<bool>(connection, owner,
                 "select platform.idempotency_complete($1, $2, $3, $4, $5, null, null, $6) is null", "test", key, "hash", 200, created, TimeSpan.FromHours(1));
             await transaction.CommitAsync();
@@ -231,7 +231,7 @@ public sealed class CitusDistributionTests(CitusClusterFixture cluster) : IClass
     }
 
     private async Task<Guid> CreateWorkspaceAsync(Guid owner) =>
-        (await CallAsync(owner, "select public.create_workspace($1)::text", "Studio")).GetProperty("workspace_id").GetGuid();
+        (await CallAsync(owner, "select public.create_workspace($1)", "Studio")).GetProperty("workspace_id").GetGuid();
 
     private async Task<JsonElement> CallAsync(Guid user, string sql, params object?[] args)
     {

@@ -58,16 +58,16 @@ public sealed class CitusOperationsTests(CitusClusterFixture cluster, ITestOutpu
     {
         var celebrant = Guid.NewGuid();
         var (first, second, watcher) = (Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid());
-        var workspace = (await CallAsync(celebrant, "select public.create_workspace('Gift group')::text")).GetProperty("workspace_id").GetGuid();
+        var workspace = (await CallAsync(celebrant, "select public.create_workspace('Gift group')")).GetProperty("workspace_id").GetGuid();
         foreach (var member in new[] { first, second, watcher })
         {
-            await CallAsync(celebrant, "select public.add_member($1, $2, 'member')::text", workspace, member);
+            await CallAsync(celebrant, "select public.add_member($1, $2, 'member')", workspace, member);
         }
-        var wishlist = (await CallAsync(celebrant, "select public.create_wishlist($1, 'Birthday')::text", workspace)).GetProperty("wishlist_id").GetGuid();
+        var wishlist = (await CallAsync(celebrant, "select public.create_wishlist($1, 'Birthday')", workspace)).GetProperty("wishlist_id").GetGuid();
         var items = new List<Guid>();
         foreach (var title in new[] { "Bicycle", "Kite" })
         {
-            items.Add((await CallAsync(celebrant, "select public.add_wishlist_item($1, $2, 50)::text", wishlist, title)).GetProperty("item_id").GetGuid());
+            items.Add((await CallAsync(celebrant, "select public.add_wishlist_item($1, $2, 50)", wishlist, title)).GetProperty("item_id").GetGuid());
         }
         await using var server = await ServerAsync();
         using var stream = server.Services.GetRequiredService<NotificationHub>().Subscribe(watcher);
@@ -75,7 +75,7 @@ public sealed class CitusOperationsTests(CitusClusterFixture cluster, ITestOutpu
         await stream.WaitAsync(TimeSpan.FromSeconds(1), CancellationToken.None);
 
         // Two members, two connections, released at once.
-        var claims = await RunAtOnceAsync([(first, "select public.claim_item($1)::text", [items[0]]), (second, "select public.claim_item($1)::text", [items[1]])]);
+        var claims = await RunAtOnceAsync([(first, "select public.claim_item($1)", [items[0]]), (second, "select public.claim_item($1)", [items[1]])]);
 
         Assert.All(claims, claim => Assert.True(claim.GetProperty("success").GetBoolean(), claim.ToString()));
         var read = new List<JsonElement>();
@@ -84,7 +84,7 @@ public sealed class CitusOperationsTests(CitusClusterFixture cluster, ITestOutpu
         while (read.Count < 2 && DateTime.UtcNow < deadline)
         {
             Assert.True(await stream.WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None), "the watcher's stream was not woken");
-            var since = await CallAsync(watcher, "select public.notifications_since($1)::text", cursor);
+            var since = await CallAsync(watcher, "select public.notifications_since($1)", cursor);
             read.AddRange(since.GetProperty("notifications").EnumerateArray());
             cursor = since.GetProperty("cursor").GetString()!;
         }
@@ -99,7 +99,7 @@ public sealed class CitusOperationsTests(CitusClusterFixture cluster, ITestOutpu
         var workspaces = new List<Guid>();
         for (var i = 0; i < 4; i++)
         {
-            var workspace = (await CallAsync(owner, "select public.create_workspace('Shop')::text")).GetProperty("workspace_id").GetGuid();
+            var workspace = (await CallAsync(owner, "select public.create_workspace('Shop')")).GetProperty("workspace_id").GetGuid();
             await OutboxClaimRaceTests.QueueAsync(cluster.DataSource, cluster.ServingDataSource, owner, workspace, 50);
             workspaces.Add(workspace);
         }
@@ -135,7 +135,7 @@ public sealed class CitusOperationsTests(CitusClusterFixture cluster, ITestOutpu
     [CitusFact]
     public async Task PurgeAuditLog_OnCitusWhenTwoPurgesRunAtOnce_DeletesAndCountsEachEntryOnce()
     {
-        await CallAsync(Guid.NewGuid(), "select public.create_workspace('Audited')::text");
+        await CallAsync(Guid.NewGuid(), "select public.create_workspace('Audited')");
         await using var before = cluster.DataSource.CreateCommand("select count(*) from platform.audit_log");
         var entries = (long)(await before.ExecuteScalarAsync())!;
 
@@ -166,14 +166,14 @@ public sealed class CitusOperationsTests(CitusClusterFixture cluster, ITestOutpu
             await function.ExecuteNonQueryAsync();
         }
         var owner = Guid.NewGuid();
-        var workspace = (await CallAsync(owner, "select public.create_workspace('Studio')::text")).GetProperty("workspace_id").GetGuid();
+        var workspace = (await CallAsync(owner, "select public.create_workspace('Studio')")).GetProperty("workspace_id").GetGuid();
         await using var server = await ServerAsync();
 
         // FunctionCaller's batch: one implicit transaction, committed by Citus with two-phase commit.
         var caller = server.Services.GetRequiredService<FunctionCaller>();
         var token = new VerifiedToken(owner, "authenticated", JsonSerializer.Serialize(new { sub = owner, role = "authenticated" }), DateTimeOffset.MaxValue);
         var refused = await Assert.ThrowsAsync<PostgresException>(() =>
-            caller.CallAsync(token, "select public.test_demote_unchecked($1, $2)::text", [workspace, owner], CancellationToken.None));
+            caller.CallAsync(token, "select public.test_demote_unchecked($1, $2)", [workspace, owner], CancellationToken.None));
         Assert.Equal(PostgresErrorCodes.CheckViolation, refused.SqlState);
         var problem = Problems.FromPostgres(refused);
         Assert.Equal((422, "last_owner"), (problem.StatusCode, problem.ProblemDetails.Extensions["code"]));

@@ -181,6 +181,6 @@ public sealed class DefinitionRunnerTests
     private static async Task<string> CreateWorkspaceAsync(NpgsqlDataSource dataSource, string name)
     {
         await using var connection = await dataSource.OpenConnectionAsync();
-        return await DatabaseFixture.ScalarAsUserAsync<string>(connection, Guid.NewGuid(), "select public.create_workspace($1)::text", name);
+        return await DatabaseFixture.ScalarAsUserAsync<string>(connection, Guid.NewGuid(), "select public.create_workspace($1)", name);
     }
 }

@@ -35,7 +35,7 @@ public sealed class BatchBadInputTests(BatchServerFixture server) : IClassFixtur
     public async Task Batch_WhenTheBodyIsMalformed_Answers400AndRunsNothing(string template, string code, int? index)
     {
         var user = Guid.NewGuid();
-        var created = await server.ScalarAsUserAsync<string>(user, "select public.create_workspace('Studio')::text");
+        var created = await server.ScalarAsUserAsync<string>(user, "select public.create_workspace('Studio')");
         var workspace = JsonDocument.Parse(created).RootElement.GetProperty("workspace_id").GetGuid();
         var first = $$$"""{"fn": "create_client_with_contact", "args": {"p_workspace_id": "{{{workspace}}}", "p_client_name": "Ann", "p_contact_name": "Ann"}}""";
 
@@ -73,7 +73,7 @@ public sealed class BatchBadInputTests(BatchServerFixture server) : IClassFixtur
     public async Task Batch_WhenAnArgumentHasTheWrongType_Answers400FromPostgresAndRollsBack()
     {
         var user = Guid.NewGuid();
-        var created = await server.ScalarAsUserAsync<string>(user, "select public.create_workspace('Studio')::text");
+        var created = await server.ScalarAsUserAsync<string>(user, "select public.create_workspace('Studio')");
         var workspace = JsonDocument.Parse(created).RootElement.GetProperty("workspace_id").GetGuid();
 
         var response = await PostAsync(server.Client(user), Body(

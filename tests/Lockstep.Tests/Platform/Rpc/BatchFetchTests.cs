@@ -13,7 +13,7 @@ public sealed class BatchFetchTests(KestrelServerFixture server) : IClassFixture
     public async Task ReadmeExample_WhenRunWithFetch_CommitsAllOrNothing(string endsAt, int status, long rows)
     {
         var owner = Guid.NewGuid();
-        var created = await server.ScalarAsUserAsync<string>(owner, "select public.create_workspace('Fetch')::text");
+        var created = await server.ScalarAsUserAsync<string>(owner, "select public.create_workspace('Fetch')");
         var workspace = JsonDocument.Parse(created).RootElement.GetProperty("workspace_id").GetGuid();
         var baseUrl = server.BaseAddress.GetLeftPart(UriPartial.Authority);
 

@@ -13,7 +13,7 @@ public sealed class BatchIdempotencyTests(BatchServerFixture server) : IClassFix
     private async Task<(Guid Owner, Guid Workspace)> WorkspaceAsync()
     {
         var owner = Guid.NewGuid();
-        var created = await server.ScalarAsUserAsync<string>(owner, "select public.create_workspace('Studio')::text");
+        var created = await server.ScalarAsUserAsync<string>(owner, "select public.create_workspace('Studio')");
         return (owner, JsonDocument.Parse(created).RootElement.GetProperty("workspace_id").GetGuid());
     }
 

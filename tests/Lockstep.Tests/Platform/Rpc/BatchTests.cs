@@ -14,7 +14,7 @@ public sealed class BatchTests(BatchServerFixture server) : IClassFixture<BatchS
     private async Task<(Guid Owner, Guid Workspace)> WorkspaceAsync()
     {
         var owner = Guid.NewGuid();
-        var created = await server.ScalarAsUserAsync<string>(owner, "select public.create_workspace('Studio')::text");
+        var created = await server.ScalarAsUserAsync<string>(owner, "select public.create_workspace('Studio')");
         return (owner, JsonDocument.Parse(created).RootElement.GetProperty("workspace_id").GetGuid());
     }
 

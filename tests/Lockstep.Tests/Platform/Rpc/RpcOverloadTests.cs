@@ -47,7 +47,7 @@ public sealed class RpcOverloadTests(ServerFixture server) : IClassFixture<Serve
         var workspace = await server.WorkspaceAsync(user);
         var other = await server.WorkspaceAsync(user);
         var client = await server.CreateClientAsync(user, workspace, "Acme", "Ann", "+15550100199");
-        var bob = await server.CallAsync(user, "select public.add_contact($1, $2, 'Bob', '+15550100198')::text", workspace, client.Id("client_id"));
+        var bob = await server.CallAsync(user, "select public.add_contact($1, $2, 'Bob', '+15550100198')", workspace, client.Id("client_id"));
         var ann = client.Id("contact_id");
         using var http = server.Client(user);
 
