@@ -34,7 +34,8 @@ $$;
  * platform.violated_constraint(constraint_name, message_text) → text: the constraint an integrity
  * violation names, as the schema calls it; pass what `get stacked diagnostics` gave. On Citus a violation
  * relayed from a worker has no constraint name, and its message names the shard's copy of the constraint
- * (`unique_phone_workspace_102170`): the name is read from the message, the shard suffix dropped.
+ * (`unique_phone_workspace_102170`); inside a call routed to a worker the shard's copy is the constraint
+ * name itself. Either way the shard suffix is dropped (no constraint of the schema ends in a digit).
  */
 create or replace function platform.violated_constraint(p_constraint_name text, p_message_text text)
 returns text
@@ -42,6 +43,6 @@ language sql
 immutable
 set search_path = ''
 as $$
-  select coalesce(nullif(p_constraint_name, ''),
-                  substring(p_message_text from 'constraint "([^"]*[^"0-9_])(_[0-9]+)?"'))
+  select substring(coalesce(nullif(p_constraint_name, ''), substring(p_message_text from 'constraint "([^"]*)"'))
+                   from '^(.*[^0-9_])(_[0-9]+)?$')
 $$;

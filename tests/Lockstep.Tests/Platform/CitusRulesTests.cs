@@ -112,6 +112,33 @@ public sealed partial class CitusRulesTests(DatabaseFixture db) : IClassFixture<
         Assert.True(offenders.Count == 0, "`on conflict ... do update` statements that read the clock (use a variable or excluded.<column>):\n" + string.Join("\n", offenders));
     }
 
+    // A violation raised on a shard names the shard's copy of its constraint (unique_phone_workspace_102170);
+    // the suffix is dropped to find the schema's name (platform.violated_constraint, Problems), which is
+    // unambiguous only while no constraint of the schema itself ends in a digit.
+    [Fact]
+    public async Task Constraints_EndInNoDigit()
+    {
+        await using var command = db.DataSource.CreateCommand("""
+            select c.conrelid::regclass::text || ': ' || c.conname
+            from pg_constraint c join pg_namespace n on n.oid = c.connamespace
+            -- A Citus node's shards (platform.idempotency_keys_102152) carry the suffix by design.
+            where n.nspname = any($1) and c.conname ~ '[0-9_]$' and c.conrelid::regclass::text !~ '_[0-9]+$'
+            union all
+            select t.tgrelid::regclass::text || ': ' || t.tgname
+            from pg_trigger t join pg_class r on r.oid = t.tgrelid
+            where r.relnamespace::regnamespace::text = any($1) and t.tgconstraint <> 0 and t.tgname ~ '[0-9_]$'
+              and r.relname !~ '_[0-9]+$'
+            """);
+        command.Parameters.Add(new NpgsqlParameter { Value = ModuleSchemas });
+        var offenders = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            offenders.Add(reader.GetString(0));
+        }
+        Assert.True(offenders.Count == 0, "constraints whose name ends in a digit (a shard's suffix could not be told from it):\n" + string.Join("\n", offenders));
+    }
+
     // Citus routes a call by its distribution argument, which it finds by position: the workspace first.
     [Fact]
     public async Task PublicFunctions_WithAWorkspace_TakeItFirst()

@@ -19,8 +19,9 @@ public sealed class SessionRaceTests : IClassFixture<DatabaseFixture>, IAsyncLif
     // The fixture's pool stops at 100; the races need 200 connections open at once.
     public Task InitializeAsync()
     {
-        // As the serving role, like the server's calls.
+        // As the serving role, like the server's calls (set up for routed calls on Citus, as the server's are).
         var serving = DatabaseHost.ServingConnectionString(_db.ConnectionString, new ConfigurationBuilder().Build());
+        serving = TestCluster.OnCitus ? DatabaseHost.RoutingConnectionString(serving) : serving;
         _wide = new NpgsqlDataSourceBuilder(serving) { ConnectionStringBuilder = { MaxPoolSize = 250 } }.Build();
         return Task.CompletedTask;
     }

@@ -125,14 +125,18 @@ public static partial class Problems
     }
 
     // On Citus a violation relayed from a worker has no constraint name, and its message names the shard's
-    // copy of the constraint (unique_phone_workspace_102170): read the name from there, shard suffix dropped.
-    // platform.violated_constraint does the same in SQL.
+    // copy of the constraint (unique_phone_workspace_102170); raised inside a call routed to a worker, the
+    // shard's copy is the constraint name itself. The name is read from either, shard suffix dropped (no
+    // constraint of the schema ends in a digit). platform.violated_constraint does the same in SQL.
     private static string? ViolatedConstraint(PostgresException e) =>
-        !string.IsNullOrEmpty(e.ConstraintName) ? e.ConstraintName
+        !string.IsNullOrEmpty(e.ConstraintName) ? ShardSuffix().Replace(e.ConstraintName, "")
         : ShardConstraint().Match(e.MessageText) is { Success: true } match ? match.Groups[1].Value : null;
 
     [GeneratedRegex(@"constraint ""([^""]*[^""0-9_])(?:_[0-9]+)?""")]
     private static partial Regex ShardConstraint();
+
+    [GeneratedRegex(@"(?<=[^0-9_])_[0-9]+$")]
+    private static partial Regex ShardSuffix();
 
     // Both directions of a foreign key violation name the referencing table and the constraint; only the
     // message's verb tells a write pointing at a missing row from a delete of a row still referred to.
