@@ -126,7 +126,7 @@ public sealed partial class CitusRulesTests(DatabaseFixture db) : IClassFixture<
             union all
             select t.tgrelid::regclass::text || ': ' || t.tgname
             from pg_trigger t join pg_class r on r.oid = t.tgrelid
-            where r.relnamespace::regnamespace::text = any($1) and t.tgconstraint <> 0 and t.tgname ~ '[0-9_]$'
+            where r.relnamespace::regnamespace::text = any($1) and t.tgconstraint <> 0 and not t.tgisinternal and t.tgname ~ '[0-9_]$'
               and r.relname !~ '_[0-9]+$'
             """);
         command.Parameters.Add(new NpgsqlParameter { Value = ModuleSchemas });
