@@ -2,7 +2,7 @@
 // scenario's requests for S seconds; at the deadline no new request starts and the ones in flight are
 // awaited, so "ok" is exactly the number of requests the server answered with success — the number
 // the SQL invariant check compares with what was written.
-// usage: lockstep-load scenario=lead|use|rpc_use|webhook|pledge|list base=http://127.0.0.1:5091 seconds=5 concurrency=16
+// usage: lockstep-load scenario=lead|use|use_ws|rpc_use|webhook|pledge|list base=http://127.0.0.1:5091 seconds=5 concurrency=16
 //        [token=JWT] [workspace=uuid] [pack=uuid] [packs=10000] [secret=app-secret] [phone_number_id=...]
 //        [run=tag] [customers=500]
 // Its CPU competes with the server and PostgreSQL on the same cores, so a request costs as little as it
@@ -148,9 +148,11 @@ sealed class Plan
         var id = packs > 0 ? PackId(1) : pack;
         switch (scenario)
         {
-            case "use":
+            case "use" or "use_ws":
             {
-                var bytes = Ascii(Head("POST", $"{baseUrl}/api/purchases/{id}/use"));
+                // use_ws: the workspace form of the route, which Citus routes whole to the worker holding the workspace.
+                var prefix = scenario == "use_ws" ? $"/api/workspaces/{workspace}" : "/api";
+                var bytes = Ascii(Head("POST", $"{baseUrl}{prefix}/purchases/{id}/use"));
                 return packs > 0
                     ? new Plan { Shape = Shape.Pack, Template = bytes, Packs = packs, VariableAt = bytes.AsSpan().IndexOf(Ascii(id)) + 24 }
                     : new Plan { Shape = Shape.Fixed, Template = bytes };

@@ -94,7 +94,7 @@ public sealed class SessionWorkspaceFormTests(DatabaseFixture db) : IClassFixtur
     public static TheoryData<string> WorkspaceForms() =>
     [
         "select public.get_purchase($1, $2)",
-        "select public.use_session($1, $2)",
+        "select public.use_session($1, $2)::text",
         "select public.consume_session($1, $2)",
         "select public.reinstate_session($1, $2)",
         "select public.list_client_purchases($1, $2)",

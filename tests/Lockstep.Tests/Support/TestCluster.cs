@@ -92,7 +92,7 @@ public static class TestCluster
         // Citus runs a maintenance daemon (a background worker) for every database that has the extension.
         settings["max_worker_processes"] = "200";
         // Four shards per worker rather than Citus's 32: still several shards on each node, so every multi-shard
-        // and cross-node path runs, at a fraction of the fan-out on a 2-core machine (CitusDistributionTests keep 32).
+        // and cross-node path runs, at a fraction of the fan-out on a 2-core machine.
         settings["citus.shard_count"] = "8";
         await citus.StartAsync(TemplateName, settings);
         return citus.ConnectionStrings;

@@ -218,6 +218,31 @@ public sealed class CitusRoutingTests(CitusRoutingFixture routing) : IClassFixtu
         Assert.True(JsonDocument.Parse(members).RootElement.GetProperty("success").GetBoolean(), members);
     }
 
+    [CitusFact]
+    public async Task Write_OnCitusThroughTheServersWorkspaceRoute_RunsWholeOnTheWorkerAndATakenPhoneIsPhoneTaken()
+    {
+        var owner = Guid.NewGuid();
+        var workspace = await WorkspaceAsync(owner);
+        var client = routing.Server.Client(owner);
+        var ana = new { client_name = "Ana Lee", contact_name = "Ana Lee", contact_phone = "+1 (555) 010-0123" };
+
+        var created = await client.PostAsJsonAsync($"/api/workspaces/{workspace}/clients", ana);
+        var again = await client.PostAsJsonAsync($"/api/workspaces/{workspace}/clients", ana);
+
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        var clientId = (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("client_id").GetGuid();
+        // The audit trigger names the function on the call stack where the insert ran: a call delegated whole
+        // to the worker has it there; run on the coordinator, the shard's trigger sees none ('sql').
+        await using var operation = routing.Cluster.DataSource.CreateCommand(
+            "select operation from platform.audit_log where workspace_id = $1 and entity_table = 'crm.clients' and entity_id = $2 and action = 'insert'");
+        operation.Parameters.Add(new() { Value = workspace });
+        operation.Parameters.Add(new() { Value = clientId.ToString() });
+        Assert.Equal("public.create_client_with_contact", await operation.ExecuteScalarAsync());
+        // Raised on the worker's shard, the violation names the shard's copy of the constraint.
+        Assert.Equal(HttpStatusCode.Conflict, again.StatusCode);
+        Assert.Equal("phone_taken", (await again.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+    }
+
     private async Task<Guid> WorkspaceAsync(Guid owner)
     {
         var created = await routing.Server.Client(owner).PostAsJsonAsync("/api/workspaces", new { name = "Routing" });
