@@ -17,7 +17,14 @@ public static class CitusInstallation
 
     public static string BinDir => Path.Combine(Path.GetDirectoryName(Path.GetFullPath(LibDir))!, "bin");
 
-    public static string SkipReason => $"Citus is not installed: no citus.so in {LibDir}";
+    /// <summary>The tests on a real cluster are opt-in: <c>./lockstep test --citus</c> (environment <c>LOCKSTEP_TEST_CITUS=1</c>), or the Citus pass itself.</summary>
+    public static bool Requested { get; } = Environment.GetEnvironmentVariable("LOCKSTEP_TEST_CITUS") == "1" || TestCluster.OnCitus;
+
+    /// <summary>Why a test on a real cluster does not run here, or null when it does.</summary>
+    public static string? SkipReason =>
+        !Installed ? $"Citus is not installed: no citus.so in {LibDir}"
+        : !Requested ? "Citus tests are opt-in: ./lockstep test --citus"
+        : null;
 
     private static string FindLibDir()
     {
@@ -37,28 +44,16 @@ public static class CitusInstallation
     }
 }
 
-/// <summary>A test that needs a real Citus cluster: reported as skipped, with the reason, when Citus is not installed.</summary>
+/// <summary>A test that needs a real Citus cluster: reported as skipped, with the reason, when Citus is not installed or not asked for.</summary>
 public sealed class CitusFactAttribute : FactAttribute
 {
-    public CitusFactAttribute()
-    {
-        if (!CitusInstallation.Installed)
-        {
-            Skip = CitusInstallation.SkipReason;
-        }
-    }
+    public CitusFactAttribute() => Skip = CitusInstallation.SkipReason;
 }
 
 /// <summary>As <see cref="CitusFactAttribute"/>, for a theory.</summary>
 public sealed class CitusTheoryAttribute : TheoryAttribute
 {
-    public CitusTheoryAttribute()
-    {
-        if (!CitusInstallation.Installed)
-        {
-            Skip = CitusInstallation.SkipReason;
-        }
-    }
+    public CitusTheoryAttribute() => Skip = CitusInstallation.SkipReason;
 }
 
 /// <summary>
