@@ -56,6 +56,29 @@ $$;
 grant execute on function leads.store_whatsapp_connection(uuid, text, text) to lockstep_api;
 
 /*
+ * leads.number_workspace(p_phone_number_id) → uuid: the workspace a WhatsApp number delivers to (its
+ * oldest connection), or null when no workspace has connected it. Read on its own, never inside a query
+ * over the payload: on Citus a lateral join of a distributed table to it cannot be planned.
+ */
+create or replace function leads.number_workspace(p_phone_number_id text)
+returns uuid
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+  v_workspace_id uuid;
+begin
+  select c.workspace_id into v_workspace_id
+  from leads.whatsapp_connections c
+  where c.phone_number_id = p_phone_number_id
+  order by c.created_at
+  limit 1;
+  return v_workspace_id;
+end;
+$$;
+
+/*
  * leads.ingest_whatsapp(p_payload jsonb) → {success, stored, duplicates, statuses, pending, skipped, unroutable}:
  * server only (the signed webhook). Routes each change by metadata.phone_number_id to the workspace that
  * connected it. Per inbound message, under a lock on the customer (all of a delivery's customers are
@@ -98,8 +121,7 @@ declare
 begin
   -- Every customer lock of the delivery first, in one order (workspace, then e164): two deliveries
   -- naming the same customers in opposite orders would otherwise each hold one and wait for the other.
-  -- Each number's workspace is looked up on its own: on Citus a lateral join of a distributed table to
-  -- the payload cannot be planned.
+  -- Each number's workspace is looked up on its own (leads.number_workspace).
   for v_customer in
     select distinct ch -> 'value' -> 'metadata' ->> 'phone_number_id' as phone_number_id,
            crm.normalize_phone('+' || (m ->> 'from')) as e164
@@ -108,11 +130,7 @@ begin
          jsonb_array_elements(case when jsonb_typeof(ch -> 'value' -> 'messages') = 'array' then ch -> 'value' -> 'messages' else '[]' end) m
     where crm.normalize_phone('+' || (m ->> 'from')) is not null
   loop
-    select c.workspace_id into v_workspace_id
-    from leads.whatsapp_connections c
-    where c.phone_number_id = v_customer.phone_number_id
-    order by c.created_at
-    limit 1;
+    v_workspace_id := leads.number_workspace(v_customer.phone_number_id);
     if v_workspace_id is not null then
       v_lock_workspaces := v_lock_workspaces || v_workspace_id;
       v_lock_phones := v_lock_phones || v_customer.e164;
@@ -132,11 +150,7 @@ begin
          jsonb_array_elements(case when jsonb_typeof(e -> 'changes') = 'array' then e -> 'changes' else '[]' end) ch
   loop
     v_phone_number_id := v_value -> 'metadata' ->> 'phone_number_id';
-    select c.workspace_id into v_workspace_id
-    from leads.whatsapp_connections c
-    where c.phone_number_id = v_phone_number_id
-    order by c.created_at
-    limit 1;
+    v_workspace_id := leads.number_workspace(v_phone_number_id);
     if v_workspace_id is null then
       v_unroutable := v_unroutable || coalesce(v_phone_number_id, '(none)');
       continue;
